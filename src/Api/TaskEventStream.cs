@@ -1,0 +1,170 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TaskStream.Grains;
+
+namespace TaskStream.Api;
+
+/// <summary>
+/// Relays one query grain's tasks to one client as Server-Sent Events: headers at once, a <c>task</c>
+/// event per task (the first carrying <c>retry</c>), a closing <c>end</c> event, pacing between events and
+/// heartbeats while idle. The client's disconnect, or host shutdown, cancels the grain's iterator.
+/// </summary>
+internal sealed partial class TaskEventStream(ITaskQueryGrain grain, TaskQuery query) : IResult
+{
+    private static readonly byte[] Heartbeat = ":\n\n"u8.ToArray();
+
+    public async Task ExecuteAsync(HttpContext http)
+    {
+        var services = http.RequestServices;
+        var options = services.GetRequiredService<IOptions<StreamingOptions>>().Value;
+        var metrics = services.GetRequiredService<TaskStreamMetrics>();
+        var stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
+        var token = cancellation.Token;
+        var pacing = TimeSpan.FromMilliseconds(options.EventIntervalMs);
+
+        // Paced streams fetch one task per grain call, so a lost silo shows at the next event rather than
+        // after a prefetched batch. Unpaced streams take Orleans' batches of ready rows.
+        var tasks = grain.QueryAsync(query).WithBatchSize(pacing > TimeSpan.Zero ? 1 : 100);
+        metrics.StreamStarted();
+        try
+        {
+            await using var enumerator = tasks.GetAsyncEnumerator(token);
+            var haveFirst = false;
+            if (query.ResumeAfter is not null || query.After > 0)
+            {
+                // Nothing left for a resuming client: 204 is what makes a browser EventSource stop reconnecting.
+                if (!await enumerator.MoveNextAsync())
+                {
+                    http.Response.StatusCode = StatusCodes.Status204NoContent;
+                    return;
+                }
+
+                haveFirst = true;
+            }
+
+            await StartAsync(http, token);
+            await SseFormatter.WriteAsync(
+                EventsAsync(enumerator, haveFirst, http.Response, options, token), http.Response.Body, WriteData, token);
+        }
+        catch (Exception) when (token.IsCancellationRequested)
+        {
+            // The client left or the host is stopping: the stream just ends, and a reconnecting client
+            // resumes from its Last-Event-ID.
+        }
+        catch (Exception exception) when (http.Response.HasStarted)
+        {
+            // Headers are gone, so no error status can be sent. Ending without an `end` event makes the
+            // client reconnect with its Last-Event-ID, and a new grain picks up where this one stopped.
+            LogStreamFailed(services.GetRequiredService<ILogger<TaskEventStream>>(), exception);
+        }
+        finally
+        {
+            metrics.StreamEnded();
+        }
+    }
+
+    private static async Task StartAsync(HttpContext http, CancellationToken token)
+    {
+        var response = http.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache,no-store";
+        response.Headers.Pragma = "no-cache";
+        response.Headers.ContentEncoding = "identity";
+        response.Headers["X-Accel-Buffering"] = "no"; // tells nginx-style proxies not to buffer the stream
+        http.Features.GetRequiredFeature<IHttpResponseBodyFeature>().DisableBuffering();
+        // Send the headers now: SSE results otherwise hold them back until the first event is written.
+        await response.StartAsync(token);
+        await response.Body.FlushAsync(token);
+    }
+
+    private static async IAsyncEnumerable<SseItem<object>> EventsAsync(
+        IAsyncEnumerator<TaskItem> tasks, bool haveFirst, HttpResponse response, StreamingOptions options,
+        [EnumeratorCancellation] CancellationToken token)
+    {
+        var pacing = TimeSpan.FromMilliseconds(options.EventIntervalMs);
+        var heartbeat = TimeSpan.FromSeconds(options.HeartbeatSeconds);
+        var retry = TimeSpan.FromMilliseconds(options.RetryMs);
+        long count = 0;
+        var more = haveFirst || await WithHeartbeatsAsync(tasks.MoveNextAsync(), response, heartbeat, token);
+        while (more)
+        {
+            var task = tasks.Current;
+            yield return new SseItem<object>(task, "task")
+            {
+                EventId = task.Id.ToString(CultureInfo.InvariantCulture),
+                ReconnectionInterval = count == 0 ? retry : null,
+            };
+            count++;
+            var next = pacing > TimeSpan.Zero ? PaceThenMoveNextAsync(tasks, pacing, token) : tasks.MoveNextAsync();
+            more = await WithHeartbeatsAsync(next, response, heartbeat, token);
+        }
+
+        // No id: the client's Last-Event-ID stays the last task's, so a reconnect after `end` gets 204.
+        yield return new SseItem<object>(new StreamEnd(count), "end");
+    }
+
+    private static async ValueTask<bool> PaceThenMoveNextAsync(IAsyncEnumerator<TaskItem> tasks, TimeSpan pacing, CancellationToken token)
+    {
+        await Task.Delay(pacing, token);
+        return await tasks.MoveNextAsync();
+    }
+
+    /// <summary>
+    /// Waits for the next task, writing a <c>:</c> comment whenever nothing was written for the heartbeat
+    /// interval. SseFormatter has no API for comments; writing here is safe because the formatter is
+    /// waiting on this very call and writes nothing meanwhile.
+    /// </summary>
+    private static async ValueTask<bool> WithHeartbeatsAsync(
+        ValueTask<bool> next, HttpResponse response, TimeSpan heartbeat, CancellationToken token)
+    {
+        if (next.IsCompleted)
+        {
+            return await next;
+        }
+
+        var pending = next.AsTask();
+        while (true)
+        {
+            try
+            {
+                // No token here: the pending call observes it itself, and ends at once when it fires.
+                return await pending.WaitAsync(heartbeat, CancellationToken.None);
+            }
+            catch (TimeoutException)
+            {
+                await response.Body.WriteAsync(Heartbeat, token);
+                await response.Body.FlushAsync(token);
+            }
+        }
+    }
+
+    private static void WriteData(SseItem<object> item, IBufferWriter<byte> buffer)
+    {
+        using var writer = new Utf8JsonWriter(buffer);
+        switch (item.Data)
+        {
+            case TaskItem task:
+                JsonSerializer.Serialize(writer, task, TaskStreamJsonContext.Default.TaskItem);
+                break;
+            case StreamEnd end:
+                JsonSerializer.Serialize(writer, end, TaskStreamJsonContext.Default.StreamEnd);
+                break;
+            default:
+                throw new InvalidOperationException($"No SSE format for {item.Data.GetType()}.");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Task stream failed mid-way; the client will resume from its Last-Event-ID")]
+    private static partial void LogStreamFailed(ILogger logger, Exception exception);
+}

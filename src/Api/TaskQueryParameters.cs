@@ -1,0 +1,86 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+using TaskStream.Grains;
+
+namespace TaskStream.Api;
+
+/// <summary>
+/// Reads <c>completed</c>, <c>limit</c>, <c>after</c> and (for streams) <c>Last-Event-ID</c> from a request.
+/// Every value is checked here, before any grain is called; a bad one is reported under its own name.
+/// </summary>
+public static class TaskQueryParameters
+{
+    public const string LastEventIdHeader = "Last-Event-ID";
+
+    public static bool TryParse(HttpRequest request, bool readLastEventId, out TaskQuery query, out Dictionary<string, string[]> errors)
+    {
+        errors = [];
+        var completed = ParseCompleted(request.Query["completed"], errors);
+        var limit = ParseNumber(request.Query["limit"], "limit", 1, TaskQuery.MaxLimit,
+            "must be a whole number from 1 to 1000000000", errors);
+        var after = ParseNumber(request.Query["after"], "after", 0, long.MaxValue,
+            "must be a task id: a whole number, 0 or more", errors);
+        long? resumeAfter = null;
+        if (readLastEventId)
+        {
+            var header = request.Headers[LastEventIdHeader];
+            // An empty Last-Event-ID means "no event seen yet", which is what browsers mean by omitting it.
+            if (header.Count > 1 || (header.Count == 1 && !string.IsNullOrWhiteSpace(header[0])))
+            {
+                resumeAfter = ParseNumber(header, LastEventIdHeader, 0, long.MaxValue,
+                    "must be the id of a task event this stream sent", errors);
+            }
+        }
+
+        query = new TaskQuery(completed, (int?)limit, after ?? 0, resumeAfter);
+        return errors.Count == 0;
+    }
+
+    private static bool? ParseCompleted(StringValues values, Dictionary<string, string[]> errors)
+    {
+        if (values.Count == 0)
+        {
+            return null;
+        }
+
+        if (values.Count == 1)
+        {
+            if (string.Equals(values[0], "true", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+
+            if (string.Equals(values[0], "false", StringComparison.OrdinalIgnoreCase))
+            {
+                return false;
+            }
+        }
+
+        errors["completed"] = [values.Count > 1 ? "may be given once" : "must be true or false"];
+        return null;
+    }
+
+    private static long? ParseNumber(StringValues values, string name, long min, long max, string rule, Dictionary<string, string[]> errors)
+    {
+        if (values.Count == 0)
+        {
+            return null;
+        }
+
+        if (values.Count > 1)
+        {
+            errors[name] = ["may be given once"];
+            return null;
+        }
+
+        // NumberStyles.None: digits only, so "+5", " 5", "5.0" and "1e3" are refused rather than guessed at.
+        if (long.TryParse(values[0], NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max)
+        {
+            return value;
+        }
+
+        errors[name] = [rule];
+        return null;
+    }
+}

@@ -1,0 +1,84 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+using TaskStream.Grains;
+using TaskStream.Grains.Data;
+
+namespace TaskStream.Api;
+
+/// <summary>The HTTP face of TaskStream: streams, lists and status. Each query gets its own grain.</summary>
+public static class TaskStreamApi
+{
+    public static IServiceCollection AddTaskStreamApi(this IServiceCollection services)
+    {
+        services.AddOptions<ListOptions>().BindConfiguration(ListOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddProblemDetails();
+        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, TaskStreamJsonContext.Default));
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapTaskStream(this IEndpointRouteBuilder app)
+    {
+        var tasks = app.MapGroup("/tasks");
+        // The seed had two implementations of one contract; here both routes are the same handler.
+        tasks.MapGet("/stream", StreamTasks);
+        tasks.MapGet("/stream-function", StreamTasks);
+        tasks.MapGet("/list", ListTasks);
+        app.MapGet("/status", GetStatus);
+        return app;
+    }
+
+    internal static Results<TaskEventStream, ValidationProblem> StreamTasks(HttpRequest request, IGrainFactory grains)
+    {
+        if (!TaskQueryParameters.TryParse(request, readLastEventId: true, out var query, out var errors))
+        {
+            return Invalid(errors);
+        }
+
+        return new TaskEventStream(NewQueryGrain(grains), query);
+    }
+
+    internal static async Task<Results<Ok<TaskList>, ValidationProblem>> ListTasks(
+        HttpRequest request, IGrainFactory grains, IOptions<ListOptions> options, CancellationToken cancellationToken)
+    {
+        if (!TaskQueryParameters.TryParse(request, readLastEventId: false, out var query, out var errors))
+        {
+            return Invalid(errors);
+        }
+
+        // Without a limit, or past the cap, read one task more than fits to learn whether to send next_after.
+        var max = options.Value.MaxTasks;
+        var capped = query.Limit is null || query.Limit > max;
+        var take = capped ? max : query.Limit!.Value;
+        var tasks = new List<TaskItem>(Math.Min(take + 1, 1024));
+        var grainQuery = query with { Limit = capped ? max + 1 : take };
+        await foreach (var task in NewQueryGrain(grains).QueryAsync(grainQuery).WithBatchSize(1000).WithCancellation(cancellationToken))
+        {
+            tasks.Add(task);
+        }
+
+        long? nextAfter = null;
+        if (tasks.Count > take)
+        {
+            tasks.RemoveAt(take);
+            nextAfter = tasks[^1].Id;
+        }
+
+        return TypedResults.Ok(new TaskList(tasks, tasks.Count, StreamingAvailable: true, nextAfter));
+    }
+
+    internal static Ok<StatusResponse> GetStatus(TaskStreamMetrics metrics, TaskDatabase database, ILocalSiloDetails silo) =>
+        TypedResults.Ok(new StatusResponse("ready", database.Provider, "enabled", silo.SiloAddress.ToString(),
+            metrics.ActiveStreams, metrics.OpenConnections));
+
+    // One activation per query: the grain's connection is never shared with another query.
+    private static ITaskQueryGrain NewQueryGrain(IGrainFactory grains) => grains.GetGrain<ITaskQueryGrain>(Guid.NewGuid());
+
+    private static ValidationProblem Invalid(Dictionary<string, string[]> errors) =>
+        TypedResults.ValidationProblem(errors, detail: $"Invalid request parameter: {string.Join(", ", errors.Keys)}.");
+}

@@ -1,0 +1,31 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using TaskStream.Grains;
+
+namespace TaskStream.Api;
+
+/// <summary><c>GET /tasks/list</c>: one page of tasks, and where to continue if the server cut it short.</summary>
+public sealed record TaskList(
+    [property: JsonPropertyName("tasks")] IReadOnlyList<TaskItem> Tasks,
+    [property: JsonPropertyName("total")] int Total,
+    [property: JsonPropertyName("streaming_available")] bool StreamingAvailable,
+    [property: JsonPropertyName("next_after"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? NextAfter);
+
+/// <summary>The data of the <c>end</c> event that closes a finished stream.</summary>
+public sealed record StreamEnd([property: JsonPropertyName("count")] long Count);
+
+/// <summary><c>GET /status</c>.</summary>
+public sealed record StatusResponse(
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("database")] string Database,
+    [property: JsonPropertyName("streaming")] string Streaming,
+    [property: JsonPropertyName("silo")] string Silo,
+    [property: JsonPropertyName("active_streams")] long ActiveStreams,
+    [property: JsonPropertyName("open_connections")] long OpenConnections);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(TaskItem))]
+[JsonSerializable(typeof(TaskList))]
+[JsonSerializable(typeof(StreamEnd))]
+[JsonSerializable(typeof(StatusResponse))]
+internal sealed partial class TaskStreamJsonContext : JsonSerializerContext;

@@ -1,0 +1,30 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using TaskStream.Grains.Data;
+
+namespace TaskStream.Grains;
+
+public static class TaskStreamGrainsExtensions
+{
+    /// <summary>The task store, its options and metrics, and the start-up step that creates the database.</summary>
+    public static IServiceCollection AddTaskStreamGrains(this IServiceCollection services)
+    {
+        services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<StreamingOptions>().BindConfiguration(StreamingOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddMetrics();
+        services.AddSingleton<TaskStreamMetrics>();
+        services.AddSingleton<TaskDatabase>();
+        services.AddHostedService<DatabaseInitializer>();
+        return services;
+    }
+
+    // Runs before Kestrel starts taking requests (the web server starts after the other hosted services).
+    private sealed class DatabaseInitializer(TaskDatabase database) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => database.InitializeAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,45 @@
+using System.Data;
+using System.Diagnostics.Metrics;
+
+namespace TaskStream.Grains;
+
+/// <summary>
+/// Live counts for this silo, read by <c>/status</c> and published on the <c>TaskStream</c> meter.
+/// </summary>
+public sealed class TaskStreamMetrics
+{
+    public const string MeterName = "TaskStream";
+
+    private long _activeStreams;
+    private long _openConnections;
+
+    public TaskStreamMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        meter.CreateObservableUpDownCounter("taskstream.streams.active", () => ActiveStreams,
+            "{stream}", "SSE streams this silo is relaying now.");
+        meter.CreateObservableUpDownCounter("taskstream.db.connections.open", () => OpenConnections,
+            "{connection}", "Database connections open in this silo's query grains.");
+    }
+
+    public long ActiveStreams => Volatile.Read(ref _activeStreams);
+
+    public long OpenConnections => Volatile.Read(ref _openConnections);
+
+    public void StreamStarted() => Interlocked.Increment(ref _activeStreams);
+
+    public void StreamEnded() => Interlocked.Decrement(ref _activeStreams);
+
+    /// <summary>Counts a connection from the moment it opens until it closes, however it closes.</summary>
+    public void OnConnectionStateChange(object? sender, StateChangeEventArgs e)
+    {
+        if (e.CurrentState == ConnectionState.Open && e.OriginalState != ConnectionState.Open)
+        {
+            Interlocked.Increment(ref _openConnections);
+        }
+        else if (e.OriginalState == ConnectionState.Open && e.CurrentState != ConnectionState.Open)
+        {
+            Interlocked.Decrement(ref _openConnections);
+        }
+    }
+}
