@@ -10,7 +10,9 @@ namespace TaskStream.Silo;
 /// </summary>
 public static class TaskStreamHost
 {
-    public static WebApplication Build(string[] args)
+    /// <param name="args">Command-line arguments: configuration keys such as <c>--urls</c>.</param>
+    /// <param name="configure">Extra services, added last (tests use it to add grain call filters).</param>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         // appsettings.json is read from beside the binary; relative paths (the database) from the working directory.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -27,6 +29,8 @@ public static class TaskStreamHost
             sockets.Backlog = builder.Configuration.GetValue("TaskStream:Server:ListenBacklog", 4096));
         // Streams end on ApplicationStopping, so a stop needs seconds, not the default 30.
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(10));
+
+        configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseExceptionHandler();

@@ -20,7 +20,13 @@ public sealed class TaskStreamServer : IAsyncDisposable
         App = app;
         Directory = directory;
         BaseAddress = baseAddress;
-        Http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        // No response draining: a test that drops a stream must hang up at once, as a browser does,
+        // rather than let HttpClient read on for up to 2 s to reuse the connection.
+        Http = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 })
+        {
+            BaseAddress = baseAddress,
+            Timeout = TimeSpan.FromSeconds(60),
+        };
     }
 
     public WebApplication App { get; }
@@ -33,10 +39,19 @@ public sealed class TaskStreamServer : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    public static async Task<TaskStreamServer> StartAsync(params (string Key, string Value)[] settings)
+    public static Task<TaskStreamServer> StartAsync(params (string Key, string Value)[] settings) =>
+        StartAsync(NewDirectory(), configure: null, settings);
+
+    public static string NewDirectory()
     {
         var directory = Path.Combine(Path.GetTempPath(), "taskstream-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
+        return directory;
+    }
+
+    /// <summary>Starts a host on the database in <paramref name="directory"/> (created if it has none).</summary>
+    public static async Task<TaskStreamServer> StartAsync(string directory, Action<WebApplicationBuilder>? configure, params (string Key, string Value)[] settings)
+    {
         var args = new List<string>
         {
             "--urls=http://127.0.0.1:0",
@@ -47,7 +62,7 @@ public sealed class TaskStreamServer : IAsyncDisposable
         };
         args.AddRange(settings.Select(s => $"--{s.Key}={s.Value}"));
 
-        var app = TaskStreamHost.Build([.. args]);
+        var app = TaskStreamHost.Build([.. args], configure);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
         return new TaskStreamServer(app, directory, new Uri(address));
@@ -62,7 +77,10 @@ public sealed class TaskStreamServer : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public async ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync() => await DisposeAsync(keepDatabase: false);
+
+    /// <param name="keepDatabase">Leave the folder for another host to start on.</param>
+    public async ValueTask DisposeAsync(bool keepDatabase)
     {
         Http.Dispose();
         try
@@ -74,7 +92,10 @@ public sealed class TaskStreamServer : IAsyncDisposable
             await App.DisposeAsync();
             try
             {
-                System.IO.Directory.Delete(Directory, recursive: true);
+                if (!keepDatabase)
+                {
+                    System.IO.Directory.Delete(Directory, recursive: true);
+                }
             }
             catch (IOException)
             {
