@@ -21,7 +21,8 @@ public sealed record StatusResponse(
     [property: JsonPropertyName("streaming")] string Streaming,
     [property: JsonPropertyName("silo")] string Silo,
     [property: JsonPropertyName("active_streams")] long ActiveStreams,
-    [property: JsonPropertyName("open_connections")] long OpenConnections);
+    [property: JsonPropertyName("open_connections")] long OpenConnections,
+    [property: JsonPropertyName("query_grains")] long QueryGrains);
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(TaskItem))]

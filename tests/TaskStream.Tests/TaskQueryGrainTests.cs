@@ -99,6 +99,17 @@ public sealed class TaskQueryGrainTests(GrainCluster cluster)
             "the grain's iterator ran its finally and closed the connection");
     }
 
+    [Fact]
+    public async Task AGrainRefusesASecondQueryWhileItsFirstIsRunning()
+    {
+        var grain = NewGrain();
+        await using var first = grain.QueryAsync(new TaskQuery()).WithBatchSize(1).GetAsyncEnumerator();
+        Assert.True(await first.MoveNextAsync());
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => grain.QueryAsync(new TaskQuery(Limit: 1)).ToListAsync().AsTask());
+        Assert.True(await first.MoveNextAsync());
+    }
+
     [Theory]
     [InlineData(0, 0L)]
     [InlineData(-1, 0L)]
