@@ -81,9 +81,14 @@ public static class TaskStreamApi
         return TypedResults.Ok(new TaskList(tasks, tasks.Count, StreamingAvailable: true, nextAfter));
     }
 
-    internal static Ok<StatusResponse> GetStatus(TaskStreamMetrics metrics, TaskDatabase database, ILocalSiloDetails silo) =>
-        TypedResults.Ok(new StatusResponse("ready", database.Provider, "enabled", silo.SiloAddress.ToString(),
+    internal static Ok<StatusResponse> GetStatus(
+        TaskStreamMetrics metrics, TaskDatabase database, ILocalSiloDetails silo, IClusterMembershipService membership)
+    {
+        var silos = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress.ToString()).Order().ToList();
+        return TypedResults.Ok(new StatusResponse("ready", database.Provider, "enabled", silo.SiloAddress.ToString(), silos,
             metrics.ActiveStreams, metrics.OpenConnections, metrics.QueryGrains));
+    }
 
     private static ValidationProblem Invalid(Dictionary<string, string[]> errors) =>
         TypedResults.ValidationProblem(errors, detail: $"Invalid request parameter: {string.Join(", ", errors.Keys)}.");

@@ -4,6 +4,12 @@ using TaskStream.Grains.Data;
 namespace TaskStream.Grains;
 
 /// <inheritdoc cref="ITaskQueryGrain"/>
+/// <remarks>
+/// Random placement spreads query grains over every silo. The default (resource-optimised, preferring the
+/// local silo) put nearly all of them on the silo that took the request (FACTS.md), which neither uses the
+/// cluster nor shows anything in a failover demo.
+/// </remarks>
+[Orleans.Placement.RandomPlacement]
 public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metrics) : Grain, ITaskQueryGrain
 {
     // Enumeration calls interleave (FACTS.md), so the grain's own turn-based concurrency would not stop a
