@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Runtime;
 using TaskStream.Grains;
 
 namespace TaskStream.Api;
@@ -32,6 +33,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         var options = services.GetRequiredService<IOptions<StreamingOptions>>().Value;
         var metrics = services.GetRequiredService<TaskStreamMetrics>();
         var stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        http.Response.Headers["X-TaskStream-Silo"] = services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToString();
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
         // When the client left, as seen by the server: the start of the disconnect-to-release latency.
         using var aborted = http.RequestAborted.Register(static state => ((TaskEventStream)state!).MarkEnded(), this);
@@ -50,7 +52,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             if (query.ResumeAfter is not null || query.After > 0)
             {
                 // Nothing left for a resuming client: 204 is what makes a browser EventSource stop reconnecting.
-                if (!await enumerator.MoveNextAsync())
+                if (!await enumerator.MoveNextAsync() || enumerator.Current is not TaskItem)
                 {
                     http.Response.StatusCode = StatusCodes.Status204NoContent;
                     outcome = "no-content";
@@ -117,39 +119,51 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     }
 
     private async IAsyncEnumerable<SseItem<object>> EventsAsync(
-        IAsyncEnumerator<TaskItem> tasks, bool haveFirst, HttpResponse response, StreamingOptions options,
+        IAsyncEnumerator<TaskQueryEvent> results, bool haveFirst, HttpResponse response, StreamingOptions options,
         [EnumeratorCancellation] CancellationToken token)
     {
         var pacing = TimeSpan.FromMilliseconds(options.EventIntervalMs);
         var heartbeat = TimeSpan.FromSeconds(options.HeartbeatSeconds);
         var retry = TimeSpan.FromMilliseconds(options.RetryMs);
-        var more = haveFirst || await WithHeartbeatsAsync(tasks.MoveNextAsync(), response, heartbeat, token);
+        var more = haveFirst || await WithHeartbeatsAsync(results.MoveNextAsync(), response, heartbeat, token);
+        string? ranOn = null;
         while (more)
         {
-            var task = tasks.Current;
-            yield return new SseItem<object>(task, "task")
+            if (results.Current is TaskItem task)
             {
-                EventId = task.Id.ToString(CultureInfo.InvariantCulture),
-                ReconnectionInterval = _events == 0 ? retry : null,
-            };
-            _events++;
-            var next = pacing > TimeSpan.Zero ? MoveNextThenPaceAsync(tasks, pacing, token) : tasks.MoveNextAsync();
+                yield return new SseItem<object>(task, "task")
+                {
+                    EventId = task.Id.ToString(CultureInfo.InvariantCulture),
+                    ReconnectionInterval = _events == 0 ? retry : null,
+                };
+                _events++;
+            }
+            else if (results.Current is QueryCompleted completed)
+            {
+                ranOn = completed.Silo;
+            }
+
+            var next = pacing > TimeSpan.Zero ? MoveNextThenPaceAsync(results, pacing, token) : results.MoveNextAsync();
             more = await WithHeartbeatsAsync(next, response, heartbeat, token);
         }
 
         // No id: the client's Last-Event-ID stays the last task's, so a reconnect after `end` gets 204.
-        yield return new SseItem<object>(new StreamEnd(_events), "end");
+        yield return new SseItem<object>(new StreamEnd(_events, ranOn), "end");
     }
 
-    // The pause comes before each task after the first, and not before `end`: a stream's last event closes it at once.
-    private static async ValueTask<bool> MoveNextThenPaceAsync(IAsyncEnumerator<TaskItem> tasks, TimeSpan pacing, CancellationToken token)
+    // The pause comes before each task after the first, and not before `end`: a stream's last task closes it at once.
+    private static async ValueTask<bool> MoveNextThenPaceAsync(IAsyncEnumerator<TaskQueryEvent> results, TimeSpan pacing, CancellationToken token)
     {
-        if (!await tasks.MoveNextAsync())
+        if (!await results.MoveNextAsync())
         {
             return false;
         }
 
-        await Task.Delay(pacing, token);
+        if (results.Current is TaskItem)
+        {
+            await Task.Delay(pacing, token);
+        }
+
         return true;
     }
 

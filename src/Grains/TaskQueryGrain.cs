@@ -10,7 +10,7 @@ namespace TaskStream.Grains;
 /// cluster nor shows anything in a failover demo.
 /// </remarks>
 [Orleans.Placement.RandomPlacement]
-public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metrics) : Grain, ITaskQueryGrain
+public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
 {
     // Enumeration calls interleave (FACTS.md), so the grain's own turn-based concurrency would not stop a
     // second query from starting beside the first. Callers lend a grain to one query at a time; this checks it.
@@ -30,7 +30,7 @@ public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metr
 
     // [EnumeratorCancellation] is what lets the caller's cancellation reach this iterator (FACTS.md);
     // a plain token parameter would never be cancelled here.
-    public async IAsyncEnumerable<TaskItem> QueryAsync(
+    public async IAsyncEnumerable<TaskQueryEvent> QueryAsync(
         TaskQuery query, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         if (_running)
@@ -52,5 +52,7 @@ public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metr
         {
             _running = false;
         }
+
+        yield return new QueryCompleted(silo.SiloAddress.ToString());
     }
 }

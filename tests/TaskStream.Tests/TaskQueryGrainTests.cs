@@ -10,14 +10,14 @@ public sealed class TaskQueryGrainTests(GrainCluster cluster)
     private ITaskQueryGrain NewGrain() => cluster.Grains.GetGrain<ITaskQueryGrain>(Guid.NewGuid());
 
     private async Task<List<long>> IdsAsync(TaskQuery query) =>
-        await NewGrain().QueryAsync(query).Select(t => t.Id).ToListAsync();
+        await NewGrain().QueryAsync(query).OfType<TaskItem>().Select(t => t.Id).ToListAsync();
 
     [Fact]
     public async Task TheSeedTasksComeFirstWithTheirTitlesAndCompletedFlags()
     {
-        var tasks = await NewGrain().QueryAsync(new TaskQuery(Limit: 6)).ToListAsync();
+        var tasks = await NewGrain().QueryAsync(new TaskQuery(Limit: 6)).OfType<TaskItem>().ToListAsync();
 
-        Assert.Equal(
+        Assert.Equal<TaskItem>(
         [
             new TaskItem(1, "Implement SSE streaming", "Add server-sent events to API", false),
             new TaskItem(2, "Database integration", "Connect SQLAlchemy with SSE", true),
@@ -26,6 +26,16 @@ public sealed class TaskQueryGrainTests(GrainCluster cluster)
             new TaskItem(5, "Performance testing", "Test with large datasets", false),
             new TaskItem(6, "Task 6", "Generated sample task number 6", true),
         ], tasks);
+    }
+
+    [Fact]
+    public async Task AQueryThatRanToItsEndSaysWhichSiloRanIt()
+    {
+        var results = await NewGrain().QueryAsync(new TaskQuery(Completed: true, Limit: 2)).ToListAsync();
+
+        Assert.Equal(3, results.Count);
+        var completed = Assert.IsType<QueryCompleted>(results[^1]);
+        Assert.Equal(cluster.Cluster.Silos[0].SiloAddress.ToString(), completed.Silo);
     }
 
     [Theory]
@@ -65,7 +75,7 @@ public sealed class TaskQueryGrainTests(GrainCluster cluster)
         // within a few pages, measured half-way through while the query is still running.
         var before = GC.GetTotalMemory(forceFullCollection: true);
         long count = 0, lastId = 0, midway = 0;
-        await foreach (var task in NewGrain().QueryAsync(new TaskQuery()).WithBatchSize(100))
+        await foreach (var task in NewGrain().QueryAsync(new TaskQuery()).WithBatchSize(100).OfType<TaskItem>())
         {
             Assert.True(task.Id > lastId);
             lastId = task.Id;
