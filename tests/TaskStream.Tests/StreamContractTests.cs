@@ -4,9 +4,8 @@ using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
 
-/// <summary>The SSE contract of /tasks/stream and /tasks/stream-function, read byte for byte and with SseParser.</summary>
-[Collection(nameof(FastHost))]
-public sealed class StreamContractTests(FastHost host)
+/// <summary>The SSE contract of /tasks/stream and /tasks/stream-function on each store, read byte for byte and with SseParser.</summary>
+public abstract class StreamContractTests(StoreHost host)
 {
     private HttpClient Http => host.Server.Http;
 
@@ -152,3 +151,9 @@ public sealed class StreamContractTests(FastHost host)
         Assert.Equal([1, 2, 3, 4, 5], response.TaskIds);
     }
 }
+
+[Collection(nameof(FastHost))]
+public sealed class SqliteStreamContractTests(FastHost host) : StreamContractTests(host);
+
+[Collection(nameof(PostgresFastHost))]
+public sealed class PostgresStreamContractTests(PostgresFastHost host) : StreamContractTests(host);

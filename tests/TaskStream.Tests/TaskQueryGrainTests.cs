@@ -3,9 +3,8 @@ using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
 
-/// <summary>The TaskQuery grain on a real silo and a real SQLite file, without HTTP.</summary>
-[Collection(nameof(GrainCluster))]
-public sealed class TaskQueryGrainTests(GrainCluster cluster)
+/// <summary>The TaskQuery grain on a real silo and a real store, without HTTP.</summary>
+public abstract class TaskQueryGrainTests(GrainCluster cluster)
 {
     private ITaskQueryGrain NewGrain() => cluster.Grains.GetGrain<ITaskQueryGrain>(Guid.NewGuid());
 
@@ -127,3 +126,9 @@ public sealed class TaskQueryGrainTests(GrainCluster cluster)
     public async Task AnInvalidQueryIsRefusedByTheGrain(int limit, long after) =>
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => IdsAsync(new TaskQuery(Limit: limit, After: after)));
 }
+
+[Collection(nameof(SqliteGrainCluster))]
+public sealed class SqliteTaskQueryGrainTests(SqliteGrainCluster cluster) : TaskQueryGrainTests(cluster);
+
+[Collection(nameof(PostgresGrainCluster))]
+public sealed class PostgresTaskQueryGrainTests(PostgresGrainCluster cluster) : TaskQueryGrainTests(cluster);
