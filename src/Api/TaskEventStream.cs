@@ -72,12 +72,17 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             // resumes from its Last-Event-ID.
             outcome = http.RequestAborted.IsCancellationRequested ? "cancelled" : "stopped";
         }
-        catch (Exception exception) when (http.Response.HasStarted)
+        catch (Exception exception)
         {
-            // Headers are gone, so no error status can be sent. Ending without an `end` event makes the
-            // client reconnect with its Last-Event-ID, and a new grain picks up where this one stopped.
+            // The grain failed (its silo died or stopped, the store failed). Ending the stream without an
+            // `end` event makes the client reconnect with its Last-Event-ID, and a new grain picks up where
+            // this one stopped. Even before any event: an EventSource gives up for good on an error status.
             outcome = "failed";
             LogStreamFailed(Logger(services), exception);
+            if (!http.Response.HasStarted)
+            {
+                await StartAsync(http, CancellationToken.None);
+            }
         }
         finally
         {
@@ -219,6 +224,6 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     private static partial void LogStreamEnded(ILogger logger, string outcome, long events, double durationMs, double releaseMs,
         bool? completed, int? limit, long after, long? resumeAfter);
 
-    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Task stream failed mid-way; the client will resume from its Last-Event-ID")]
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Task stream failed; the client will reconnect and resume from its Last-Event-ID")]
     private static partial void LogStreamFailed(ILogger logger, Exception exception);
 }
