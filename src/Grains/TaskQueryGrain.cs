@@ -39,11 +39,12 @@ public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metr
         }
 
         _running = true;
+        metrics.QueryStarted();
         try
         {
-            // Opened here, lazily, not in OnActivateAsync: the connection belongs to this query alone.
-            await using var connection = await database.OpenConnectionAsync(cancellationToken);
-            await foreach (var task in TaskStore.QueryAsync(connection, query, database.PageSize, cancellationToken))
+            // Connections are opened here, by this query, one per page read (never in OnActivateAsync, and
+            // never handed in): no connection outlives the page it read or is seen by another query.
+            await foreach (var task in TaskStore.QueryAsync(database.OpenConnectionAsync, query, database.PageSize, cancellationToken))
             {
                 yield return task;
             }
@@ -51,6 +52,7 @@ public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metr
         finally
         {
             _running = false;
+            metrics.QueryEnded();
         }
 
         yield return new QueryCompleted(silo.SiloAddress.ToString());
