@@ -57,6 +57,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
                 {
                     http.Response.StatusCode = StatusCodes.Status204NoContent;
                     outcome = "no-content";
+                    await http.Response.CompleteAsync();
                     return;
                 }
 
@@ -66,6 +67,8 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             await StartAsync(http, token);
             await SseFormatter.WriteAsync(
                 EventsAsync(enumerator, haveFirst, http.Response, options, token), http.Response.Body, WriteData, token);
+            // Finish the response now; the client need not wait for the grain's final Dispose round trip below.
+            await http.Response.CompleteAsync();
         }
         catch (Exception) when (token.IsCancellationRequested)
         {

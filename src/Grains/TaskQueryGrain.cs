@@ -15,6 +15,7 @@ public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metr
     // Enumeration calls interleave (FACTS.md), so the grain's own turn-based concurrency would not stop a
     // second query from starting beside the first. Callers lend a grain to one query at a time; this checks it.
     private bool _running;
+    private readonly string _silo = silo.SiloAddress.ToString();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -55,6 +56,6 @@ public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metr
             metrics.QueryEnded();
         }
 
-        yield return new QueryCompleted(silo.SiloAddress.ToString());
+        yield return new QueryCompleted(_silo);
     }
 }
