@@ -1,0 +1,141 @@
+// TaskStream benchmark. `dotnet run -c Release --project bench -- <short|large|idle|cancel|all> [--smoke]`
+// starts the silo and the baseline as child processes on loopback, drives both with the same SSE client,
+// prints TaskStream beside the baseline and writes bench/results/<name>-<time>.json. See bench/README.md.
+// `baseline-server` is the other mode: the baseline itself, which the bench starts as a separate process.
+using System.Diagnostics;
+using TaskStream.Bench;
+
+if (args is ["baseline-server", ..])
+{
+    return await BaselineServer.RunAsync(args[1..]);
+}
+
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (Exception exception) when (exception is ArgumentException or FormatException or IndexOutOfRangeException)
+{
+    Console.Error.WriteLine(exception.Message);
+    Console.Error.WriteLine(BenchOptions.Usage);
+    return 2;
+}
+
+// Whatever ends the run (Ctrl-C, SIGTERM, an exception), the servers it started die with it.
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    stop.Cancel();
+    ServerProcess.KillAll();
+};
+AppDomain.CurrentDomain.ProcessExit += (_, _) => ServerProcess.KillAll();
+
+var paths = BenchPaths.Find(options);
+var report = new Report();
+var mode = options.Smoke ? "smoke" : "full";
+var commit = Git(paths.Root, "rev-parse --short HEAD") + (Git(paths.Root, "status --porcelain -- src bench").Length > 0 ? "+dirty" : "");
+Console.WriteLine($"TaskStream bench ({mode}): {string.Join(", ", options.Scenarios)}; commit {commit}; {Environment.ProcessorCount} cores");
+try
+{
+    if (options.Build && !Build(paths.Root))
+    {
+        return 1;
+    }
+
+    using var load = new SseLoad();
+    var context = new BenchContext(options, paths, load, report, stop.Token);
+    foreach (var scenario in options.Scenarios)
+    {
+        var started = Stopwatch.GetTimestamp();
+        Console.WriteLine($"-- {scenario} …");
+        try
+        {
+            await Scenarios.RunAsync(scenario, context);
+        }
+        catch (Exception exception) when (!stop.IsCancellationRequested)
+        {
+            report.Problem(scenario, $"scenario failed: {exception}");
+        }
+
+        Console.WriteLine($"-- {scenario} took {Stopwatch.GetElapsedTime(started).TotalSeconds:0} s");
+    }
+}
+catch (OperationCanceledException) when (stop.IsCancellationRequested)
+{
+    Console.WriteLine("interrupted");
+    return 130;
+}
+finally
+{
+    ServerProcess.KillAll();
+    TryDelete(paths.Scratch);
+}
+
+var name = (options.Scenarios.Length == 1 ? options.Scenarios[0] : "all") + (options.Smoke ? "-smoke" : "");
+var file = report.Write(paths.Results, name, new { mode, commit, cores = Environment.ProcessorCount, options });
+Console.WriteLine();
+Console.WriteLine($"results: {file}");
+if (report.Problems.Count > 0)
+{
+    Console.WriteLine($"FAILED: {report.Problems.Count} problem(s)");
+    foreach (var problem in report.Problems)
+    {
+        Console.WriteLine($"  - {problem.Split('\n')[0]}");
+    }
+
+    return 1;
+}
+
+Console.WriteLine("OK: no errors, all counts as expected (timings are reported, never asserted)");
+return 0;
+
+static bool Build(string root)
+{
+    // Measure what the working tree says, not a stale build of it.
+    Console.WriteLine("building src/Silo (Release) …");
+    using var build = Process.Start(new ProcessStartInfo("dotnet", ["build", "-c", "Release", "--nologo", "-v", "q", "src/Silo"])
+    {
+        WorkingDirectory = root,
+        RedirectStandardOutput = true,
+    })!;
+    var output = build.StandardOutput.ReadToEnd();
+    build.WaitForExit();
+    if (build.ExitCode != 0)
+    {
+        Console.Error.WriteLine($"dotnet build src/Silo failed:\n{output}");
+    }
+
+    return build.ExitCode == 0;
+}
+
+static string Git(string root, string arguments)
+{
+    try
+    {
+        using var git = Process.Start(new ProcessStartInfo("git", $"-C \"{root}\" {arguments}") { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var output = git.StandardOutput.ReadToEnd().Trim();
+        git.WaitForExit();
+        return output;
+    }
+    catch (System.ComponentModel.Win32Exception)
+    {
+        return "unknown";
+    }
+}
+
+static void TryDelete(string directory)
+{
+    try
+    {
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+    catch (IOException)
+    {
+        // a file still held by a dying server; it is under the temp directory
+    }
+}
