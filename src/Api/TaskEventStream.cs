@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Globalization;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
@@ -22,6 +23,9 @@ internal sealed partial class TaskEventStream(ITaskQueryGrain grain, TaskQuery q
 {
     private static readonly byte[] Heartbeat = ":\n\n"u8.ToArray();
 
+    private long _events;
+    private long _endedAt;
+
     public async Task ExecuteAsync(HttpContext http)
     {
         var services = http.RequestServices;
@@ -29,16 +33,19 @@ internal sealed partial class TaskEventStream(ITaskQueryGrain grain, TaskQuery q
         var metrics = services.GetRequiredService<TaskStreamMetrics>();
         var stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
+        // When the client left, as seen by the server: the start of the disconnect-to-release latency.
+        using var aborted = http.RequestAborted.Register(static state => ((TaskEventStream)state!).MarkEnded(), this);
         var token = cancellation.Token;
         var pacing = TimeSpan.FromMilliseconds(options.EventIntervalMs);
+        var started = Stopwatch.GetTimestamp();
+        var outcome = "completed";
 
         // Paced streams fetch one task per grain call, so a lost silo shows at the next event rather than
         // after a prefetched batch. Unpaced streams take Orleans' batches of ready rows.
-        var tasks = grain.QueryAsync(query).WithBatchSize(pacing > TimeSpan.Zero ? 1 : 100);
+        var enumerator = grain.QueryAsync(query).WithBatchSize(pacing > TimeSpan.Zero ? 1 : 100).GetAsyncEnumerator(token);
         metrics.StreamStarted();
         try
         {
-            await using var enumerator = tasks.GetAsyncEnumerator(token);
             var haveFirst = false;
             if (query.ResumeAfter is not null || query.After > 0)
             {
@@ -46,6 +53,7 @@ internal sealed partial class TaskEventStream(ITaskQueryGrain grain, TaskQuery q
                 if (!await enumerator.MoveNextAsync())
                 {
                     http.Response.StatusCode = StatusCodes.Status204NoContent;
+                    outcome = "no-content";
                     return;
                 }
 
@@ -60,18 +68,31 @@ internal sealed partial class TaskEventStream(ITaskQueryGrain grain, TaskQuery q
         {
             // The client left or the host is stopping: the stream just ends, and a reconnecting client
             // resumes from its Last-Event-ID.
+            outcome = http.RequestAborted.IsCancellationRequested ? "cancelled" : "stopped";
         }
         catch (Exception exception) when (http.Response.HasStarted)
         {
             // Headers are gone, so no error status can be sent. Ending without an `end` event makes the
             // client reconnect with its Last-Event-ID, and a new grain picks up where this one stopped.
-            LogStreamFailed(services.GetRequiredService<ILogger<TaskEventStream>>(), exception);
+            outcome = "failed";
+            LogStreamFailed(Logger(services), exception);
         }
         finally
         {
+            MarkEnded();
+            // Returns once the grain has disposed its iterator, and so closed the query's connection.
+            // Orleans' proxy logs and swallows a failed dispose (a silo that is gone).
+            await enumerator.DisposeAsync();
             metrics.StreamEnded();
+            LogStreamEnded(Logger(services), outcome, _events, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(Volatile.Read(ref _endedAt)).TotalMilliseconds,
+                query.Completed, query.Limit, query.After, query.ResumeAfter);
         }
     }
+
+    private void MarkEnded() => Interlocked.CompareExchange(ref _endedAt, Stopwatch.GetTimestamp(), 0);
+
+    private static ILogger Logger(IServiceProvider services) => services.GetRequiredService<ILogger<TaskEventStream>>();
 
     private static async Task StartAsync(HttpContext http, CancellationToken token)
     {
@@ -88,14 +109,13 @@ internal sealed partial class TaskEventStream(ITaskQueryGrain grain, TaskQuery q
         await response.Body.FlushAsync(token);
     }
 
-    private static async IAsyncEnumerable<SseItem<object>> EventsAsync(
+    private async IAsyncEnumerable<SseItem<object>> EventsAsync(
         IAsyncEnumerator<TaskItem> tasks, bool haveFirst, HttpResponse response, StreamingOptions options,
         [EnumeratorCancellation] CancellationToken token)
     {
         var pacing = TimeSpan.FromMilliseconds(options.EventIntervalMs);
         var heartbeat = TimeSpan.FromSeconds(options.HeartbeatSeconds);
         var retry = TimeSpan.FromMilliseconds(options.RetryMs);
-        long count = 0;
         var more = haveFirst || await WithHeartbeatsAsync(tasks.MoveNextAsync(), response, heartbeat, token);
         while (more)
         {
@@ -103,21 +123,27 @@ internal sealed partial class TaskEventStream(ITaskQueryGrain grain, TaskQuery q
             yield return new SseItem<object>(task, "task")
             {
                 EventId = task.Id.ToString(CultureInfo.InvariantCulture),
-                ReconnectionInterval = count == 0 ? retry : null,
+                ReconnectionInterval = _events == 0 ? retry : null,
             };
-            count++;
-            var next = pacing > TimeSpan.Zero ? PaceThenMoveNextAsync(tasks, pacing, token) : tasks.MoveNextAsync();
+            _events++;
+            var next = pacing > TimeSpan.Zero ? MoveNextThenPaceAsync(tasks, pacing, token) : tasks.MoveNextAsync();
             more = await WithHeartbeatsAsync(next, response, heartbeat, token);
         }
 
         // No id: the client's Last-Event-ID stays the last task's, so a reconnect after `end` gets 204.
-        yield return new SseItem<object>(new StreamEnd(count), "end");
+        yield return new SseItem<object>(new StreamEnd(_events), "end");
     }
 
-    private static async ValueTask<bool> PaceThenMoveNextAsync(IAsyncEnumerator<TaskItem> tasks, TimeSpan pacing, CancellationToken token)
+    // The pause comes before each task after the first, and not before `end`: a stream's last event closes it at once.
+    private static async ValueTask<bool> MoveNextThenPaceAsync(IAsyncEnumerator<TaskItem> tasks, TimeSpan pacing, CancellationToken token)
     {
+        if (!await tasks.MoveNextAsync())
+        {
+            return false;
+        }
+
         await Task.Delay(pacing, token);
-        return await tasks.MoveNextAsync();
+        return true;
     }
 
     /// <summary>
@@ -165,6 +191,13 @@ internal sealed partial class TaskEventStream(ITaskQueryGrain grain, TaskQuery q
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Task stream failed mid-way; the client will resume from its Last-Event-ID")]
+    // One line per stream, never per event. ReleaseMs: from the stream's end (for "cancelled", the moment
+    // the client's disconnect was seen) until the grain confirmed its iterator and connection were closed.
+    [LoggerMessage(EventId = 2, EventName = "StreamEnded", Level = LogLevel.Information,
+        Message = "Stream {Outcome}: {Events} events in {DurationMs:F1} ms; grain released {ReleaseMs:F1} ms after the end (completed={Completed} limit={Limit} after={After} resume={ResumeAfter})")]
+    private static partial void LogStreamEnded(ILogger logger, string outcome, long events, double durationMs, double releaseMs,
+        bool? completed, int? limit, long after, long? resumeAfter);
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Task stream failed mid-way; the client will resume from its Last-Event-ID")]
     private static partial void LogStreamFailed(ILogger logger, Exception exception);
 }

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using TaskStream.Api;
 using TaskStream.Grains;
 
@@ -9,9 +10,12 @@ namespace TaskStream.Silo;
 /// </summary>
 public static class TaskStreamHost
 {
-    public static WebApplication Build(string[] args)
+    /// <param name="args">Command-line arguments: configuration keys such as <c>--urls</c>.</param>
+    /// <param name="configure">Extra services, added last (tests use it to add grain call filters).</param>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // appsettings.json is read from beside the binary; relative paths (the database) from the working directory.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         var cluster = builder.Configuration.GetSection("TaskStream:Cluster");
 
         builder.UseOrleans(silo => silo.UseLocalhostClustering(
@@ -19,8 +23,14 @@ public static class TaskStreamHost
             gatewayPort: cluster.GetValue("GatewayPort", 30000)));
         builder.Services.AddTaskStreamGrains();
         builder.Services.AddTaskStreamApi();
+        // Many SSE clients connect at once (the default backlog of 512 overflowed at 5,000, FACTS.md);
+        // the kernel caps this at net.core.somaxconn.
+        builder.Services.Configure<SocketTransportOptions>(sockets =>
+            sockets.Backlog = builder.Configuration.GetValue("TaskStream:Server:ListenBacklog", 4096));
         // Streams end on ApplicationStopping, so a stop needs seconds, not the default 30.
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(10));
+
+        configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseExceptionHandler();

@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans;
+using Orleans.Runtime;
+using TaskStream.Tests.Infrastructure;
+
+namespace TaskStream.Tests;
+
+/// <summary>Each test here runs hosts of its own: they are slowed down, stopped and restarted.</summary>
+public sealed class HostLifecycleTests
+{
+    [Fact]
+    public async Task HeadersReachTheClientBeforeTheFirstTaskIsRead()
+    {
+        // Every enumeration the grain starts is held for 3 s, as a slow first query would be.
+        await using var server = await TaskStreamServer.StartAsync(TaskStreamServer.NewDirectory(),
+            builder => builder.Services.AddSingleton<IIncomingGrainCallFilter>(new DelayEnumerationStart(TimeSpan.FromSeconds(3))));
+        var clock = Stopwatch.StartNew();
+
+        using var response = await server.Http.SendAsync(Sse.Get("/tasks/stream?limit=1"), HttpCompletionOption.ResponseHeadersRead);
+        var headersAt = clock.Elapsed;
+        var raw = await response.Content.ReadAsStringAsync();
+        var bodyAt = clock.Elapsed;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("id: 1\n", raw);
+        Assert.True(bodyAt - headersAt > TimeSpan.FromSeconds(2), $"headers at {headersAt}, body at {bodyAt}");
+    }
+
+    [Fact]
+    public async Task StoppingTheHostEndsOpenStreamsCleanlyAndAReconnectResumesFromTheLastEventId()
+    {
+        var directory = TaskStreamServer.NewDirectory();
+        var first = await TaskStreamServer.StartAsync(directory, configure: null, ("TaskStream:Streaming:EventIntervalMs", "1000"));
+        var clients = new List<(HttpResponseMessage Response, Task<List<SseEvent>> Events)>();
+        for (var i = 0; i < 3; i++)
+        {
+            var response = await first.Http.SendAsync(Sse.Get("/tasks/stream"), HttpCompletionOption.ResponseHeadersRead);
+            var body = await response.Content.ReadAsStreamAsync();
+            clients.Add((response, Sse.ParseAsync(body).ToListAsync().AsTask()));
+        }
+
+        var metrics = first.GetService<TaskStream.Grains.TaskStreamMetrics>();
+        await Eventually.TrueAsync(() => Task.FromResult(metrics.ActiveStreams == 3), TimeSpan.FromSeconds(5), "three streams open");
+        var stopping = Stopwatch.StartNew();
+        await first.DisposeAsync(keepDatabase: true);
+        var stoppedIn = stopping.Elapsed;
+
+        foreach (var (response, events) in clients)
+        {
+            // The body ends normally (no exception) and without `end`: an EventSource reconnects.
+            var received = await events.WaitAsync(TimeSpan.FromSeconds(5));
+            Assert.NotEmpty(received);
+            Assert.All(received, e => Assert.Equal("task", e.Type));
+            response.Dispose();
+        }
+
+        Assert.True(stoppedIn < TimeSpan.FromSeconds(5), $"host stopped in {stoppedIn}");
+
+        await using var second = await TaskStreamServer.StartAsync(directory, configure: null, ("TaskStream:Streaming:EventIntervalMs", "0"));
+        var lastSeen = (await clients[0].Events)[^1].Id;
+        var resumed = await Sse.ReadAllAsync(second.Http, "/tasks/stream", lastSeen);
+        Assert.Equal(Enumerable.Range(int.Parse(lastSeen!) + 1, 5 - int.Parse(lastSeen!)).Select(i => (long)i), resumed.TaskIds);
+    }
+
+    private sealed class DelayEnumerationStart(TimeSpan delay) : IIncomingGrainCallFilter
+    {
+        public async Task Invoke(IIncomingGrainCallContext context)
+        {
+            if (context.InterfaceMethod.DeclaringType == typeof(IAsyncEnumerableGrainExtension)
+                && context.InterfaceMethod.Name == nameof(IAsyncEnumerableGrainExtension.StartEnumeration))
+            {
+                await Task.Delay(delay);
+            }
+
+            await context.Invoke();
+        }
+    }
+}

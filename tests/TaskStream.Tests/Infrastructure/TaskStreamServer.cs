@@ -1,0 +1,106 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using TaskStream.Silo;
+
+namespace TaskStream.Tests.Infrastructure;
+
+/// <summary>
+/// The real TaskStream host (the same composition Program.cs runs) on a loopback port of its own, with a
+/// SQLite file in a fresh temporary folder and Orleans ports nobody else uses.
+/// </summary>
+public sealed class TaskStreamServer : IAsyncDisposable
+{
+    private TaskStreamServer(WebApplication app, string directory, Uri baseAddress)
+    {
+        App = app;
+        Directory = directory;
+        BaseAddress = baseAddress;
+        // No response draining: a test that drops a stream must hang up at once, as a browser does,
+        // rather than let HttpClient read on for up to 2 s to reuse the connection.
+        Http = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 })
+        {
+            BaseAddress = baseAddress,
+            Timeout = TimeSpan.FromSeconds(60),
+        };
+    }
+
+    public WebApplication App { get; }
+
+    public string Directory { get; }
+
+    public string DatabasePath => Path.Combine(Directory, "tasks.db");
+
+    public Uri BaseAddress { get; }
+
+    public HttpClient Http { get; }
+
+    public static Task<TaskStreamServer> StartAsync(params (string Key, string Value)[] settings) =>
+        StartAsync(NewDirectory(), configure: null, settings);
+
+    public static string NewDirectory()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "taskstream-tests", Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(directory);
+        return directory;
+    }
+
+    /// <summary>Starts a host on the database in <paramref name="directory"/> (created if it has none).</summary>
+    public static async Task<TaskStreamServer> StartAsync(string directory, Action<WebApplicationBuilder>? configure, params (string Key, string Value)[] settings)
+    {
+        var args = new List<string>
+        {
+            "--urls=http://127.0.0.1:0",
+            $"--TaskStream:Database:Path={Path.Combine(directory, "tasks.db")}",
+            $"--TaskStream:Cluster:SiloPort={FreeTcpPort()}",
+            $"--TaskStream:Cluster:GatewayPort={FreeTcpPort()}",
+            "--Logging:LogLevel:Default=Warning",
+        };
+        args.AddRange(settings.Select(s => $"--{s.Key}={s.Value}"));
+
+        var app = TaskStreamHost.Build([.. args], configure);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        return new TaskStreamServer(app, directory, new Uri(address));
+    }
+
+    public T GetService<T>() where T : notnull => App.Services.GetRequiredService<T>();
+
+    public static int FreeTcpPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync() => await DisposeAsync(keepDatabase: false);
+
+    /// <param name="keepDatabase">Leave the folder for another host to start on.</param>
+    public async ValueTask DisposeAsync(bool keepDatabase)
+    {
+        Http.Dispose();
+        try
+        {
+            await App.StopAsync();
+        }
+        finally
+        {
+            await App.DisposeAsync();
+            try
+            {
+                if (!keepDatabase)
+                {
+                    System.IO.Directory.Delete(Directory, recursive: true);
+                }
+            }
+            catch (IOException)
+            {
+                // A file still held open only leaves litter in the temp folder.
+            }
+        }
+    }
+}

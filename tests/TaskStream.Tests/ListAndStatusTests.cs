@@ -1,0 +1,69 @@
+using System.Net;
+using System.Text.Json;
+using TaskStream.Tests.Infrastructure;
+
+namespace TaskStream.Tests;
+
+/// <summary>/tasks/list and /status. The host caps a list at two tasks (TaskStream:List:MaxTasks=2).</summary>
+[Collection(nameof(FastHost))]
+public sealed class ListAndStatusTests(FastHost host)
+{
+    private HttpClient Http => host.Server.Http;
+
+    [Fact]
+    public async Task ListReturnsTheFilteredTasksWithBooleanCompletedAndTheirCount()
+    {
+        var json = await Http.GetStringAsync("/tasks/list?completed=true");
+
+        Assert.Equal(
+            "{\"tasks\":[" +
+            "{\"id\":2,\"title\":\"Database integration\",\"description\":\"Connect SQLAlchemy with SSE\",\"completed\":true}," +
+            "{\"id\":4,\"title\":\"Write documentation\",\"description\":\"Document best practices\",\"completed\":true}]," +
+            "\"total\":2,\"streaming_available\":true}",
+            json);
+    }
+
+    [Theory]
+    [InlineData("", new long[] { 1, 2 }, 2L)]
+    [InlineData("after=2", new long[] { 3, 4 }, 4L)]
+    [InlineData("after=4", new long[] { 5 }, null)]
+    [InlineData("completed=false", new long[] { 1, 3 }, 3L)]
+    [InlineData("completed=false&after=3", new long[] { 5 }, null)]
+    [InlineData("limit=5", new long[] { 1, 2 }, 2L)]
+    [InlineData("limit=2", new long[] { 1, 2 }, null)]
+    [InlineData("limit=1", new long[] { 1 }, null)]
+    [InlineData("after=5", new long[0], null)]
+    public async Task ListStopsAtMaxTasksAndSaysWhereToContinue(string queryString, long[] expectedIds, long? nextAfter)
+    {
+        var list = JsonDocument.Parse(await Http.GetStringAsync($"/tasks/list?{queryString}")).RootElement;
+
+        Assert.Equal(expectedIds, list.GetProperty("tasks").EnumerateArray().Select(t => t.GetProperty("id").GetInt64()));
+        Assert.Equal(expectedIds.Length, list.GetProperty("total").GetInt32());
+        Assert.Equal(nextAfter, list.TryGetProperty("next_after", out var next) ? next.GetInt64() : null);
+    }
+
+    [Fact]
+    public async Task StatusDescribesTheSiloAndItsLiveCounts()
+    {
+        var status = JsonDocument.Parse(await Http.GetStringAsync("/status")).RootElement;
+
+        Assert.Equal(
+            ["status", "database", "streaming", "silo", "active_streams", "open_connections"],
+            status.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("ready", status.GetProperty("status").GetString());
+        Assert.Equal("sqlite", status.GetProperty("database").GetString());
+        Assert.Equal("enabled", status.GetProperty("streaming").GetString());
+        Assert.StartsWith("S127.0.0.1:", status.GetProperty("silo").GetString());
+        Assert.Equal(JsonValueKind.Number, status.GetProperty("active_streams").ValueKind);
+        Assert.Equal(JsonValueKind.Number, status.GetProperty("open_connections").ValueKind);
+    }
+
+    [Fact]
+    public async Task UnknownRoutesGetA404Problem()
+    {
+        using var response = await Http.GetAsync("/tasks/nope");
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+}
