@@ -42,6 +42,8 @@ public static partial class BaselineServer
         var database = builder.Configuration["db"] ?? throw new ArgumentException("baseline-server needs --db PATH");
         var interval = TimeSpan.FromMilliseconds(builder.Configuration.GetValue("interval-ms", 0));
         var connectionString = new SqliteConnectionStringBuilder { DataSource = database, Pooling = true }.ToString();
+        // The silo's listen backlog (its default is 4096), so a burst of connects meets the same queue.
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(sockets => sockets.Backlog = 4096);
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, BaselineJsonContext.Default));
 
         var app = builder.Build();

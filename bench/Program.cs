@@ -3,6 +3,7 @@
 // prints TaskStream beside the baseline and writes bench/results/<name>-<time>.json. See bench/README.md.
 // `baseline-server` is the other mode: the baseline itself, which the bench starts as a separate process.
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using TaskStream.Bench;
 
 if (args is ["baseline-server", ..])
@@ -22,17 +23,22 @@ catch (Exception exception) when (exception is ArgumentException or FormatExcept
     return 2;
 }
 
-// Whatever ends the run (Ctrl-C, SIGTERM, an exception), the servers it started die with it.
+// Whatever ends the run (Ctrl-C, SIGTERM, SIGHUP, an exception), the servers it started die with it.
+// The runtime raises no ProcessExit on SIGTERM by itself, so the signals are handled here.
 using var stop = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) =>
+void OnSignal(PosixSignalContext context)
 {
-    e.Cancel = true;
+    context.Cancel = true; // let the run unwind: it reports "interrupted" and cleans up
     stop.Cancel();
     ServerProcess.KillAll();
-};
-AppDomain.CurrentDomain.ProcessExit += (_, _) => ServerProcess.KillAll();
+}
 
+// `using` keeps the registrations alive (and so in force) until the run ends.
+using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+using var onHangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
 var paths = BenchPaths.Find(options);
+AppDomain.CurrentDomain.ProcessExit += (_, _) => CleanUp();
 var report = new Report();
 var mode = options.Smoke ? "smoke" : "full";
 var commit = Git(paths.Root, "rev-parse --short HEAD") + (Git(paths.Root, "status --porcelain -- src bench").Length > 0 ? "+dirty" : "");
@@ -69,8 +75,7 @@ catch (OperationCanceledException) when (stop.IsCancellationRequested)
 }
 finally
 {
-    ServerProcess.KillAll();
-    TryDelete(paths.Scratch);
+    CleanUp();
 }
 
 var name = (options.Scenarios.Length == 1 ? options.Scenarios[0] : "all") + (options.Smoke ? "-smoke" : "");
@@ -123,6 +128,12 @@ static string Git(string root, string arguments)
     {
         return "unknown";
     }
+}
+
+void CleanUp()
+{
+    ServerProcess.KillAll();
+    TryDelete(paths.Scratch);
 }
 
 static void TryDelete(string directory)

@@ -49,11 +49,24 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>How many per-stream log lines the server has written since start (any outcome).</summary>
     public int StreamLineCount => _streamLines.Count;
 
+    /// <summary>Kills every server still running and waits (briefly) until they are gone.</summary>
     public static void KillAll()
     {
         foreach (var process in Live.Values)
         {
             TryKill(process);
+        }
+
+        foreach (var process in Live.Values)
+        {
+            try
+            {
+                process.WaitForExit(TimeSpan.FromSeconds(5));
+            }
+            catch (InvalidOperationException)
+            {
+                // not started or already disposed
+            }
         }
     }
 
