@@ -55,6 +55,7 @@ public static class Scenarios
             {
                 Progress("short", $"{server.Target}: {clients} clients for {options.Duration.TotalSeconds:0} s");
                 var result = await Drivers.ClosedLoopAsync(context.Load, server.Url(path), plan, clients, options.Duration, context.Token);
+                server.EnsureRunning($"{clients} clients");
                 results[server.Target] = result;
                 report.Check(result.Stats.Errors == 0, "short", $"{server.Target}, {clients} clients: {result.Stats.ErrorSummary()}");
                 report.Check(result.Stats.Ok > 0, "short", $"{server.Target}, {clients} clients: no stream completed");
@@ -133,6 +134,7 @@ public static class Scenarios
             for (var run = 0; run < options.LargeRuns; run++)
             {
                 var result = await context.Load.StreamAsync(server.Url(path), plan, context.Token);
+                server.EnsureRunning($"run {run + 1}");
                 report.Check(result.Ok, "large", $"{server.Target}, run {run + 1}: {result.Error}");
                 rates.Add(result.Ok ? result.Tasks / (result.TotalMs / 1000) : double.NaN);
             }
@@ -172,7 +174,7 @@ public static class Scenarios
         const string path = "/tasks/stream?limit=5";
         foreach (var n in options.IdleStreams)
         {
-            var results = new Dictionary<Target, (LoadStats Stats, double KbPerStream, double OpenSeconds, long ServerActive)>();
+            var results = new Dictionary<Target, (LoadStats Stats, double KbPerStream, double FilesPerStream, double OpenSeconds)>();
             foreach (var target in new[] { Target.TaskStream, Target.Baseline })
             {
                 var config = new ServerConfig(database, 1_000, EventIntervalMs: 600_000, LogStreams: false);
@@ -194,6 +196,7 @@ public static class Scenarios
                 await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
                 await Task.Delay(1000, context.Token);
                 var before = server.Memory().RssKb;
+                var filesBefore = server.OpenFiles();
 
                 Progress("idle", $"{target}: opening {n:#,0} streams");
                 var opening = Stopwatch.GetTimestamp();
@@ -201,12 +204,14 @@ public static class Scenarios
                 var openSeconds = Stopwatch.GetElapsedTime(opening).TotalSeconds;
                 await Task.Delay(2000, context.Token); // let the server settle before reading its memory
                 var after = server.Memory().RssKb;
+                var filesAfter = server.OpenFiles();
+                server.EnsureRunning($"{n} open streams");
                 var status = await server.StatusAsync(context.Load.Http, context.Token);
                 open.Release();
                 await open.AllDone.WaitAsync(DrainLimit, context.Token);
                 var (drained, _) = await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
 
-                results[target] = (open.Stats, (after - before) / (double)n, openSeconds, status.ActiveStreams);
+                results[target] = (open.Stats, (after - before) / (double)n, (filesAfter - filesBefore) / (double)n, openSeconds);
                 report.Check(open.Stats.Errors == 0, "idle", $"{target}, {n} streams: {open.Stats.ErrorSummary()}");
                 report.Check(status.ActiveStreams == open.Stats.Ok, "idle",
                     $"{target}, {n} streams: server reported {status.ActiveStreams} active streams while {open.Stats.Ok} were open");
@@ -236,6 +241,9 @@ public static class Scenarios
                 TargetMet = atTarget ? ts.Stats.Errors == 0 : null,
             });
             section.Add(new Row(c, "time to open all", "s", ts.OpenSeconds, bl.OpenSeconds));
+            // Each open stream holds a socket and a SQLite connection (database and WAL files); against
+            // `ulimit -n` this, not memory, may be what caps the number of streams.
+            section.Add(new Row(c, "server fds per stream", "fds", ts.FilesPerStream, bl.FilesPerStream));
         }
 
         section.Notes.Add("memory per stream = (server RSS 2 s after all N got their first event − RSS of the warm, drained server) / N");
@@ -281,6 +289,7 @@ public static class Scenarios
             var (stats, allDone) = await Drivers.OpenManyAsync(context.Load, server.Url(path), PlanFor, n,
                 options.ConnectConcurrency, context.Token);
             await allDone.WaitAsync(DrainLimit, context.Token);
+            server.EnsureRunning($"{n} disconnects");
             var (final, drain) = await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
 
             // The server logs a stream once it has let go of it; wait (bounded) for all n lines.
@@ -349,6 +358,7 @@ public static class Scenarios
 
         Progress(section.Scenario, $"{server.Target}: warming up");
         var (stats, elapsed) = await load();
+        server.EnsureRunning("warm-up");
         if (stats.Errors > 0)
         {
             section.Notes.Add($"{server.Target} warm-up ({elapsed.TotalSeconds:0} s): {stats.ErrorSummary()}");

@@ -134,6 +134,16 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public Uri Url(string pathAndQuery) => new(BaseUri, pathAndQuery);
 
+    /// <summary>Throws, with the exit code and the server's last output, when the server is no longer running.</summary>
+    public void EnsureRunning(string during)
+    {
+        if (_process.HasExited)
+        {
+            throw new InvalidOperationException(
+                $"{Target} (pid {Pid}) exited with code {_process.ExitCode} during {during}; its last output:\n{RecentOutput()}");
+        }
+    }
+
     /// <summary>Resident set size now and its peak (VmHWM), in KiB, from /proc/PID/status.</summary>
     public (long RssKb, long PeakKb) Memory()
     {
@@ -152,6 +162,9 @@ public sealed class ServerProcess : IAsyncDisposable
 
         return (rss, peak);
     }
+
+    /// <summary>File descriptors the server holds now (sockets, database files): /proc/PID/fd.</summary>
+    public int OpenFiles() => Directory.GetFileSystemEntries($"/proc/{Pid}/fd").Length;
 
     /// <summary>Resets VmHWM to the current RSS (Linux clear_refs "5"), so a later peak is this phase's own.</summary>
     public bool TryResetPeak()
