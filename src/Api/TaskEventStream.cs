@@ -19,7 +19,7 @@ namespace TaskStream.Api;
 /// event per task (the first carrying <c>retry</c>), a closing <c>end</c> event, pacing between events and
 /// heartbeats while idle. The client's disconnect, or host shutdown, cancels the grain's iterator.
 /// </summary>
-internal sealed partial class TaskEventStream(ITaskQueryGrain grain, TaskQuery query) : IResult
+internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery query) : IResult
 {
     private static readonly byte[] Heartbeat = ":\n\n"u8.ToArray();
 
@@ -42,7 +42,7 @@ internal sealed partial class TaskEventStream(ITaskQueryGrain grain, TaskQuery q
 
         // Paced streams fetch one task per grain call, so a lost silo shows at the next event rather than
         // after a prefetched batch. Unpaced streams take Orleans' batches of ready rows.
-        var enumerator = grain.QueryAsync(query).WithBatchSize(pacing > TimeSpan.Zero ? 1 : 100).GetAsyncEnumerator(token);
+        var enumerator = lease.Grain.QueryAsync(query).WithBatchSize(pacing > TimeSpan.Zero ? 1 : 100).GetAsyncEnumerator(token);
         metrics.StreamStarted();
         try
         {
@@ -83,6 +83,13 @@ internal sealed partial class TaskEventStream(ITaskQueryGrain grain, TaskQuery q
             // Returns once the grain has disposed its iterator, and so closed the query's connection.
             // Orleans' proxy logs and swallows a failed dispose (a silo that is gone).
             await enumerator.DisposeAsync();
+            if (outcome is "completed" or "no-content")
+            {
+                // Its iterator ran to the end and was disposed inside the grain: the grain is free again.
+                // After a cancellation its cleanup may still be running, so that grain is not reused.
+                lease.Release();
+            }
+
             metrics.StreamEnded();
             LogStreamEnded(Logger(services), outcome, _events, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(Volatile.Read(ref _endedAt)).TotalMilliseconds,

@@ -10,13 +10,19 @@ using TaskStream.Grains.Data;
 
 namespace TaskStream.Api;
 
-/// <summary>The HTTP face of TaskStream: streams, lists and status. Each query gets its own grain.</summary>
+/// <summary>
+/// The HTTP face of TaskStream: streams, lists and status. Each query runs in a grain lent to it alone
+/// (<see cref="QueryGrainPool"/>), which opens the query's own database connection.
+/// </summary>
 public static class TaskStreamApi
 {
     public static IServiceCollection AddTaskStreamApi(this IServiceCollection services)
     {
         services.AddOptions<ListOptions>().BindConfiguration(ListOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<QueryGrainPoolOptions>().BindConfiguration(QueryGrainPoolOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<QueryGrainPool>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, TaskStreamJsonContext.Default));
         return services;
@@ -33,18 +39,18 @@ public static class TaskStreamApi
         return app;
     }
 
-    internal static Results<TaskEventStream, ValidationProblem> StreamTasks(HttpRequest request, IGrainFactory grains)
+    internal static Results<TaskEventStream, ValidationProblem> StreamTasks(HttpRequest request, QueryGrainPool grains)
     {
         if (!TaskQueryParameters.TryParse(request, readLastEventId: true, out var query, out var errors))
         {
             return Invalid(errors);
         }
 
-        return new TaskEventStream(NewQueryGrain(grains), query);
+        return new TaskEventStream(grains.Rent(), query);
     }
 
     internal static async Task<Results<Ok<TaskList>, ValidationProblem>> ListTasks(
-        HttpRequest request, IGrainFactory grains, IOptions<ListOptions> options, CancellationToken cancellationToken)
+        HttpRequest request, QueryGrainPool grains, IOptions<ListOptions> options, CancellationToken cancellationToken)
     {
         if (!TaskQueryParameters.TryParse(request, readLastEventId: false, out var query, out var errors))
         {
@@ -57,10 +63,13 @@ public static class TaskStreamApi
         var take = capped ? max : query.Limit!.Value;
         var tasks = new List<TaskItem>(Math.Min(take + 1, 1024));
         var grainQuery = query with { Limit = capped ? max + 1 : take };
-        await foreach (var task in NewQueryGrain(grains).QueryAsync(grainQuery).WithBatchSize(1000).WithCancellation(cancellationToken))
+        var lease = grains.Rent();
+        await foreach (var task in lease.Grain.QueryAsync(grainQuery).WithBatchSize(1000).WithCancellation(cancellationToken))
         {
             tasks.Add(task);
         }
+
+        lease.Release(); // only reached when the query ran to its end
 
         long? nextAfter = null;
         if (tasks.Count > take)
@@ -72,12 +81,14 @@ public static class TaskStreamApi
         return TypedResults.Ok(new TaskList(tasks, tasks.Count, StreamingAvailable: true, nextAfter));
     }
 
-    internal static Ok<StatusResponse> GetStatus(TaskStreamMetrics metrics, TaskDatabase database, ILocalSiloDetails silo) =>
-        TypedResults.Ok(new StatusResponse("ready", database.Provider, "enabled", silo.SiloAddress.ToString(),
-            metrics.ActiveStreams, metrics.OpenConnections));
-
-    // One activation per query: the grain's connection is never shared with another query.
-    private static ITaskQueryGrain NewQueryGrain(IGrainFactory grains) => grains.GetGrain<ITaskQueryGrain>(Guid.NewGuid());
+    internal static Ok<StatusResponse> GetStatus(
+        TaskStreamMetrics metrics, TaskDatabase database, ILocalSiloDetails silo, IClusterMembershipService membership)
+    {
+        var silos = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress.ToString()).Order().ToList();
+        return TypedResults.Ok(new StatusResponse("ready", database.Provider, "enabled", silo.SiloAddress.ToString(), silos,
+            metrics.ActiveStreams, metrics.OpenConnections, metrics.QueryGrains));
+    }
 
     private static ValidationProblem Invalid(Dictionary<string, string[]> errors) =>
         TypedResults.ValidationProblem(errors, detail: $"Invalid request parameter: {string.Join(", ", errors.Keys)}.");

@@ -20,8 +20,10 @@ public sealed record StatusResponse(
     [property: JsonPropertyName("database")] string Database,
     [property: JsonPropertyName("streaming")] string Streaming,
     [property: JsonPropertyName("silo")] string Silo,
+    [property: JsonPropertyName("silos")] IReadOnlyList<string> Silos,
     [property: JsonPropertyName("active_streams")] long ActiveStreams,
-    [property: JsonPropertyName("open_connections")] long OpenConnections);
+    [property: JsonPropertyName("open_connections")] long OpenConnections,
+    [property: JsonPropertyName("query_grains")] long QueryGrains);
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(TaskItem))]

@@ -4,18 +4,53 @@ using TaskStream.Grains.Data;
 namespace TaskStream.Grains;
 
 /// <inheritdoc cref="ITaskQueryGrain"/>
-public sealed class TaskQueryGrain(TaskDatabase database) : Grain, ITaskQueryGrain
+/// <remarks>
+/// Random placement spreads query grains over every silo. The default (resource-optimised, preferring the
+/// local silo) put nearly all of them on the silo that took the request (FACTS.md), which neither uses the
+/// cluster nor shows anything in a failover demo.
+/// </remarks>
+[Orleans.Placement.RandomPlacement]
+public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metrics) : Grain, ITaskQueryGrain
 {
+    // Enumeration calls interleave (FACTS.md), so the grain's own turn-based concurrency would not stop a
+    // second query from starting beside the first. Callers lend a grain to one query at a time; this checks it.
+    private bool _running;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        metrics.QueryGrainActivated();
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        metrics.QueryGrainDeactivated();
+        return Task.CompletedTask;
+    }
+
     // [EnumeratorCancellation] is what lets the caller's cancellation reach this iterator (FACTS.md);
     // a plain token parameter would never be cancelled here.
     public async IAsyncEnumerable<TaskItem> QueryAsync(
         TaskQuery query, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        // Opened here, lazily, not in OnActivateAsync: the connection belongs to this query alone.
-        await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        await foreach (var task in TaskStore.QueryAsync(connection, query, database.PageSize, cancellationToken))
+        if (_running)
         {
-            yield return task;
+            throw new InvalidOperationException("A TaskQuery grain runs one query at a time.");
+        }
+
+        _running = true;
+        try
+        {
+            // Opened here, lazily, not in OnActivateAsync: the connection belongs to this query alone.
+            await using var connection = await database.OpenConnectionAsync(cancellationToken);
+            await foreach (var task in TaskStore.QueryAsync(connection, query, database.PageSize, cancellationToken))
+            {
+                yield return task;
+            }
+        }
+        finally
+        {
+            _running = false;
         }
     }
 }

@@ -12,6 +12,7 @@ public sealed class TaskStreamMetrics
 
     private long _activeStreams;
     private long _openConnections;
+    private long _queryGrains;
 
     public TaskStreamMetrics(IMeterFactory meterFactory)
     {
@@ -20,11 +21,19 @@ public sealed class TaskStreamMetrics
             "{stream}", "SSE streams this silo is relaying now.");
         meter.CreateObservableUpDownCounter("taskstream.db.connections.open", () => OpenConnections,
             "{connection}", "Database connections open in this silo's query grains.");
+        meter.CreateObservableUpDownCounter("taskstream.grains.query.active", () => QueryGrains,
+            "{activation}", "TaskQuery grain activations on this silo, busy or idle.");
     }
 
     public long ActiveStreams => Volatile.Read(ref _activeStreams);
 
     public long OpenConnections => Volatile.Read(ref _openConnections);
+
+    public long QueryGrains => Volatile.Read(ref _queryGrains);
+
+    public void QueryGrainActivated() => Interlocked.Increment(ref _queryGrains);
+
+    public void QueryGrainDeactivated() => Interlocked.Decrement(ref _queryGrains);
 
     public void StreamStarted() => Interlocked.Increment(ref _activeStreams);
 

@@ -16,11 +16,14 @@ public static class TaskStreamHost
     {
         // appsettings.json is read from beside the binary; relative paths (the database) from the working directory.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-        var cluster = builder.Configuration.GetSection("TaskStream:Cluster");
+        builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--instance"] = $"{ClusterSettings.Section}:Instance" });
+        var cluster = ClusterSettings.From(builder.Configuration);
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        {
+            builder.WebHost.UseUrls($"http://localhost:{cluster.ApiPort + cluster.Instance}");
+        }
 
-        builder.UseOrleans(silo => silo.UseLocalhostClustering(
-            siloPort: cluster.GetValue("SiloPort", 11111),
-            gatewayPort: cluster.GetValue("GatewayPort", 30000)));
+        builder.UseOrleans(cluster.Apply);
         builder.Services.AddTaskStreamGrains();
         builder.Services.AddTaskStreamApi();
         // Many SSE clients connect at once (the default backlog of 512 overflowed at 5,000, FACTS.md);

@@ -37,12 +37,11 @@ public sealed class HostLifecycleTests
         for (var i = 0; i < 3; i++)
         {
             var response = await first.Http.SendAsync(Sse.Get("/tasks/stream"), HttpCompletionOption.ResponseHeadersRead);
-            var body = await response.Content.ReadAsStreamAsync();
-            clients.Add((response, Sse.ParseAsync(body).ToListAsync().AsTask()));
+            var events = Sse.ParseAsync(await response.Content.ReadAsStreamAsync()).GetAsyncEnumerator();
+            Assert.True(await events.MoveNextAsync()); // each client has its first task before the host stops
+            clients.Add((response, RestAsync(events)));
         }
 
-        var metrics = first.GetService<TaskStream.Grains.TaskStreamMetrics>();
-        await Eventually.TrueAsync(() => Task.FromResult(metrics.ActiveStreams == 3), TimeSpan.FromSeconds(5), "three streams open");
         var stopping = Stopwatch.StartNew();
         await first.DisposeAsync(keepDatabase: true);
         var stoppedIn = stopping.Elapsed;
@@ -62,6 +61,17 @@ public sealed class HostLifecycleTests
         var lastSeen = (await clients[0].Events)[^1].Id;
         var resumed = await Sse.ReadAllAsync(second.Http, "/tasks/stream", lastSeen);
         Assert.Equal(Enumerable.Range(int.Parse(lastSeen!) + 1, 5 - int.Parse(lastSeen!)).Select(i => (long)i), resumed.TaskIds);
+    }
+
+    private static async Task<List<SseEvent>> RestAsync(IAsyncEnumerator<SseEvent> events)
+    {
+        var received = new List<SseEvent> { events.Current };
+        while (await events.MoveNextAsync())
+        {
+            received.Add(events.Current);
+        }
+
+        return received;
     }
 
     private sealed class DelayEnumerationStart(TimeSpan delay) : IIncomingGrainCallFilter

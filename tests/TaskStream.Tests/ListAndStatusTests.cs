@@ -48,14 +48,16 @@ public sealed class ListAndStatusTests(FastHost host)
         var status = JsonDocument.Parse(await Http.GetStringAsync("/status")).RootElement;
 
         Assert.Equal(
-            ["status", "database", "streaming", "silo", "active_streams", "open_connections"],
+            ["status", "database", "streaming", "silo", "silos", "active_streams", "open_connections", "query_grains"],
             status.EnumerateObject().Select(p => p.Name));
         Assert.Equal("ready", status.GetProperty("status").GetString());
         Assert.Equal("sqlite", status.GetProperty("database").GetString());
         Assert.Equal("enabled", status.GetProperty("streaming").GetString());
         Assert.StartsWith("S127.0.0.1:", status.GetProperty("silo").GetString());
+        Assert.Equal([status.GetProperty("silo").GetString()], status.GetProperty("silos").EnumerateArray().Select(s => s.GetString()));
         Assert.Equal(JsonValueKind.Number, status.GetProperty("active_streams").ValueKind);
         Assert.Equal(JsonValueKind.Number, status.GetProperty("open_connections").ValueKind);
+        Assert.Equal(JsonValueKind.Number, status.GetProperty("query_grains").ValueKind);
     }
 
     [Fact]

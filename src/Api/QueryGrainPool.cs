@@ -1,0 +1,73 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using TaskStream.Grains;
+
+namespace TaskStream.Api;
+
+/// <summary>
+/// Lends out TaskQuery grains so their activations are reused rather than created and collected for every
+/// request: that churn, not the query, was most of a short stream's cost. A grain is lent to one request
+/// at a time and comes back only after its enumeration was disposed, so an activation still runs exactly one
+/// query at a time, on a connection it opened for that query. <c>PoolSize = 0</c> gives every request a new grain.
+/// </summary>
+public sealed class QueryGrainPool(IGrainFactory grains, IOptions<QueryGrainPoolOptions> options)
+{
+    private readonly ConcurrentQueue<Guid> _idle = new();
+    private readonly int _capacity = options.Value.PoolSize;
+    private int _idleCount;
+
+    public QueryGrainLease Rent()
+    {
+        if (_idle.TryDequeue(out var key))
+        {
+            Interlocked.Decrement(ref _idleCount);
+        }
+        else
+        {
+            key = Guid.NewGuid();
+        }
+
+        return new QueryGrainLease(this, key, grains.GetGrain<ITaskQueryGrain>(key));
+    }
+
+    internal void Return(Guid key)
+    {
+        if (Interlocked.Increment(ref _idleCount) <= _capacity)
+        {
+            _idle.Enqueue(key);
+        }
+        else
+        {
+            Interlocked.Decrement(ref _idleCount); // full: the activation is collected when it has been idle long enough
+        }
+    }
+}
+
+/// <summary>
+/// One request's grain. <see cref="Release"/> it once the enumeration has been disposed; a grain whose
+/// query failed is not released, as its silo may be gone.
+/// </summary>
+public sealed class QueryGrainLease(QueryGrainPool pool, Guid key, ITaskQueryGrain grain)
+{
+    private int _released;
+
+    public ITaskQueryGrain Grain { get; } = grain;
+
+    public void Release()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            pool.Return(key);
+        }
+    }
+}
+
+/// <summary>Settings under <c>TaskStream:Grains</c>.</summary>
+public sealed class QueryGrainPoolOptions
+{
+    public const string Section = "TaskStream:Grains";
+
+    /// <summary>Idle query grains each silo keeps for reuse; 0 = a new grain (and activation) per request.</summary>
+    [System.ComponentModel.DataAnnotations.Range(0, 1_000_000)]
+    public int PoolSize { get; set; } = 1024;
+}

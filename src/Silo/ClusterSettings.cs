@@ -1,0 +1,77 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+using Orleans.Configuration;
+
+namespace TaskStream.Silo;
+
+/// <summary>
+/// Settings under <c>TaskStream:Cluster</c>: which cluster this silo joins and on which ports.
+/// Silo number K of a local cluster (<c>--instance K</c>) offsets every port by K.
+/// </summary>
+public sealed class ClusterSettings
+{
+    public const string Section = "TaskStream:Cluster";
+
+    [Range(0, 1000)]
+    public int Instance { get; set; }
+
+    /// <summary><c>localhost</c> (development clustering, instance 0 is the primary) or <c>redis</c>.</summary>
+    [RegularExpression("^(localhost|redis)$", ErrorMessage = "TaskStream:Cluster:Membership must be 'localhost' or 'redis'.")]
+    public string Membership { get; set; } = "localhost";
+
+    /// <summary>Redis connection string, for <c>Membership = redis</c>.</summary>
+    public string Redis { get; set; } = "localhost:6379";
+
+    [Range(1, 65535)]
+    public int ApiPort { get; set; } = 8000;
+
+    [Range(1, 65535)]
+    public int SiloPort { get; set; } = 11111;
+
+    [Range(1, 65535)]
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>The address other silos reach this one at.</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    public string ClusterId { get; set; } = "taskstream";
+
+    public string ServiceId { get; set; } = "taskstream";
+
+    public static ClusterSettings From(IConfiguration configuration)
+    {
+        var settings = configuration.GetSection(Section).Get<ClusterSettings>() ?? new ClusterSettings();
+        Validator.ValidateObject(settings, new ValidationContext(settings), validateAllProperties: true);
+        return settings;
+    }
+
+    public void Apply(ISiloBuilder silo)
+    {
+        var siloPort = SiloPort + Instance;
+        var gatewayPort = GatewayPort + Instance;
+        if (Membership == "redis")
+        {
+            // Any silo may die and the rest carry on: the membership table lives in Redis, not in a silo.
+            silo.UseRedisClustering(Redis);
+            silo.Configure<ClusterOptions>(cluster => (cluster.ClusterId, cluster.ServiceId) = (ClusterId, ServiceId));
+            silo.ConfigureEndpoints(IPAddress.Parse(AdvertisedAddress), siloPort, gatewayPort, listenOnAnyHostAddress: false);
+        }
+        else
+        {
+            // Development clustering: instance 0 holds the membership table, so it must start first and is
+            // a single point of failure.
+            silo.UseLocalhostClustering(siloPort, gatewayPort,
+                new IPEndPoint(IPAddress.Loopback, SiloPort), ServiceId, ClusterId);
+        }
+
+        // Notice a dead silo in a few seconds rather than the defaults' ~15: probe every second, declare death
+        // after two missed probes, with votes from two silos (one in a two-silo cluster).
+        silo.Configure<ClusterMembershipOptions>(membership =>
+        {
+            membership.ProbeTimeout = TimeSpan.FromSeconds(1);
+            membership.NumMissedProbesLimit = 2;
+            membership.NumVotesForDeathDeclaration = 2;
+            membership.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+        });
+    }
+}
