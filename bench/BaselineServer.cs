@@ -74,6 +74,9 @@ public static partial class BaselineServer
         long releasedAt = 0;
         long count = 0;
         var finished = false;
+        // True while the consumer (the SSE writer) holds an event: if the enumeration is disposed then, the
+        // writer stopped because the write failed, i.e. the client left, even before Kestrel fired RequestAborted.
+        var yielded = false;
         Interlocked.Increment(ref _activeStreams);
         using var onAbort = token.Register(() => Interlocked.CompareExchange(ref disconnectSeen, Stopwatch.GetTimestamp(), 0));
         try
@@ -101,11 +104,13 @@ public static partial class BaselineServer
 
                         read++;
                         after = row.Id;
+                        yielded = true;
                         yield return new SseItem<object>(row, "task")
                         {
                             EventId = row.Id.ToString(CultureInfo.InvariantCulture),
                             ReconnectionInterval = count == 0 ? Retry : null,
                         };
+                        yielded = false;
                         count++;
                     }
 
@@ -133,7 +138,7 @@ public static partial class BaselineServer
             var aborted = Interlocked.Read(ref disconnectSeen);
             // As on the silo: for a disconnect, from the moment it was seen; otherwise from the stream's end.
             var from = aborted != 0 ? aborted : endedAt;
-            var outcome = finished ? "completed" : aborted != 0 ? "cancelled" : "failed";
+            var outcome = finished ? "completed" : aborted != 0 || yielded ? "cancelled" : "failed";
             LogStream(log, outcome, count,
                 Stopwatch.GetElapsedTime(started).TotalMilliseconds,
                 releasedAt == 0 || from == 0 ? -1 : Math.Max(0, Stopwatch.GetElapsedTime(from, releasedAt).TotalMilliseconds));

@@ -63,6 +63,10 @@ try
         catch (Exception exception) when (!stop.IsCancellationRequested)
         {
             report.Problem(scenario, $"scenario failed: {exception}");
+            foreach (var partial in report.Sections.Where(s => s.Scenario == scenario && s.Rows.Count > 0))
+            {
+                Report.Print(partial); // what was measured before it failed
+            }
         }
 
         Console.WriteLine($"-- {scenario} took {Stopwatch.GetElapsedTime(started).TotalSeconds:0} s");

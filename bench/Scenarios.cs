@@ -183,52 +183,14 @@ public static class Scenarios
             $"idle: N open streams (pacing 600 s: first event, then nothing), a fresh server per level, " +
             $"{idleWarmup.TotalSeconds:0} s warm-up, at most {options.ConnectConcurrency} connects in flight");
         var database = context.Paths.NewDatabase("idle");
-        const string path = "/tasks/stream?limit=5";
         foreach (var n in options.IdleStreams)
         {
-            var results = new Dictionary<Target, (LoadStats Stats, double KbPerStream, double FilesPerStream, double OpenSeconds)>();
+            var results = new Dictionary<Target, IdleResult>();
             foreach (var target in new[] { Target.TaskStream, Target.Baseline })
             {
                 var config = new ServerConfig(database, 1_000, EventIntervalMs: 600_000, LogStreams: false);
                 await using var server = await context.StartAsync(target, config);
-                await WarmUpAsync(context, section, server, async () =>
-                {
-                    var stats = new LoadStats();
-                    var start = Stopwatch.GetTimestamp();
-                    while (Stopwatch.GetElapsedTime(start) < idleWarmup && stats.Errors == 0)
-                    {
-                        var round = await OpenAndHoldAsync(context, server, path, Math.Min(200, n));
-                        round.Release();
-                        await round.AllDone;
-                        stats.Add(round.Stats);
-                    }
-
-                    return (stats, Stopwatch.GetElapsedTime(start));
-                });
-                await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
-                await Task.Delay(1000, context.Token);
-                var before = server.Memory().RssKb;
-                var filesBefore = server.OpenFiles();
-
-                Progress("idle", $"{target}: opening {n:#,0} streams");
-                var opening = Stopwatch.GetTimestamp();
-                var open = await OpenAndHoldAsync(context, server, path, n);
-                var openSeconds = Stopwatch.GetElapsedTime(opening).TotalSeconds;
-                await Task.Delay(2000, context.Token); // let the server settle before reading its memory
-                var after = server.Memory().RssKb;
-                var filesAfter = server.OpenFiles();
-                server.EnsureRunning($"{n} open streams");
-                var status = await server.StatusAsync(context.Load.Http, context.Token);
-                open.Release();
-                await open.AllDone.WaitAsync(DrainLimit, context.Token);
-                var (drained, _) = await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
-
-                results[target] = (open.Stats, (after - before) / (double)n, (filesAfter - filesBefore) / (double)n, openSeconds);
-                report.Check(open.Stats.Errors == 0, "idle", $"{target}, {n} streams: {open.Stats.ErrorSummary()}");
-                report.Check(status.ActiveStreams == open.Stats.Ok, "idle",
-                    $"{target}, {n} streams: server reported {status.ActiveStreams} active streams while {open.Stats.Ok} were open");
-                report.Check(drained.ActiveStreams == 0 && drained.OpenConnections == 0, "idle",
-                    $"{target}, {n} streams: after closing, {drained.ActiveStreams} streams and {drained.OpenConnections} connections still open");
+                results[target] = await MeasureIdleAsync(context, section, server, n, idleWarmup);
             }
 
             var (ts, bl) = (results[Target.TaskStream], results[Target.Baseline]);
@@ -250,16 +212,83 @@ public static class Scenarios
             section.Add(new Row(c, "errors", "count", ts.Stats.Errors, bl.Stats.Errors)
             {
                 Target = atTarget ? "0" : null,
-                TargetMet = atTarget ? ts.Stats.Errors == 0 : null,
+                TargetMet = atTarget ? ts.Stats.Errors == 0 && ts.Crashed is null : null,
             });
             section.Add(new Row(c, "time to open all", "s", ts.OpenSeconds, bl.OpenSeconds));
             // Each open stream holds a socket and a SQLite connection (database and WAL files); against
             // `ulimit -n` this, not memory, may be what caps the number of streams.
             section.Add(new Row(c, "server fds per stream", "fds", ts.FilesPerStream, bl.FilesPerStream));
+            foreach (var (target, result) in results.Where(r => r.Value.Crashed is not null))
+            {
+                section.Notes.Add($"{c}: {target} exited during the level: {result.Crashed}");
+            }
         }
 
         section.Notes.Add("memory per stream = (server RSS 2 s after all N got their first event − RSS of the warm, drained server) / N");
+        section.Notes.Add($"the servers run with this shell's open-files limit; each stream holds a socket and a SQLite connection");
         Report.Print(section);
+    }
+
+    private sealed record IdleResult(LoadStats Stats, double KbPerStream, double FilesPerStream, double OpenSeconds, string? Crashed);
+
+    /// <summary>
+    /// One idle level on one fresh server. A server that dies under the load is an outcome to report (with
+    /// its exit code and last words), not the end of the scenario: the other target and levels still run.
+    /// </summary>
+    private static async Task<IdleResult> MeasureIdleAsync(BenchContext context, Section section, ServerProcess server, int n, TimeSpan warmup)
+    {
+        var (report, target) = (context.Report, server.Target);
+        const string path = "/tasks/stream?limit=5";
+        if (warmup > TimeSpan.Zero)
+        {
+            await WarmUpAsync(context, section, server, async () =>
+            {
+                var stats = new LoadStats();
+                var start = Stopwatch.GetTimestamp();
+                while (Stopwatch.GetElapsedTime(start) < warmup && stats.Errors == 0)
+                {
+                    var round = await OpenAndHoldAsync(context, server, path, Math.Min(200, n));
+                    round.Release();
+                    await round.AllDone;
+                    stats.Add(round.Stats);
+                }
+
+                return (stats, Stopwatch.GetElapsedTime(start));
+            });
+        }
+
+        await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
+        await Task.Delay(1000, context.Token);
+        var before = server.Memory().RssKb;
+        var filesBefore = server.OpenFiles();
+
+        Progress("idle", $"{target}: opening {n:#,0} streams");
+        var opening = Stopwatch.GetTimestamp();
+        var open = await OpenAndHoldAsync(context, server, path, n);
+        var openSeconds = Stopwatch.GetElapsedTime(opening).TotalSeconds;
+        await Task.Delay(2000, context.Token); // let the server settle before reading its memory
+        if (server.ExitDescription() is { } crashed)
+        {
+            open.Release();
+            await open.AllDone.WaitAsync(DrainLimit, context.Token);
+            var summary = string.Join(" ", crashed.Split('\n').Take(2)); // exit code, and its last line
+            report.Problem("idle", $"{target}, {n} streams: {open.Stats.ErrorSummary()}; then the server {summary}");
+            return new IdleResult(open.Stats, double.NaN, double.NaN, openSeconds, summary);
+        }
+
+        var after = server.Memory().RssKb;
+        var filesAfter = server.OpenFiles();
+        var status = await server.StatusAsync(context.Load.Http, context.Token);
+        open.Release();
+        await open.AllDone.WaitAsync(DrainLimit, context.Token);
+        var (drained, _) = await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
+
+        report.Check(open.Stats.Errors == 0, "idle", $"{target}, {n} streams: {open.Stats.ErrorSummary()}");
+        report.Check(status.ActiveStreams == open.Stats.Ok, "idle",
+            $"{target}, {n} streams: server reported {status.ActiveStreams} active streams while {open.Stats.Ok} were open");
+        report.Check(drained.ActiveStreams == 0 && drained.OpenConnections == 0, "idle",
+            $"{target}, {n} streams: after closing, {drained.ActiveStreams} streams and {drained.OpenConnections} connections still open");
+        return new IdleResult(open.Stats, (after - before) / (double)n, (filesAfter - filesBefore) / (double)n, openSeconds, null);
     }
 
     /// <summary>Clients leaving mid-stream: how fast the server lets go of the query, from its own log.</summary>

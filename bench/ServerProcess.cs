@@ -134,13 +134,16 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public Uri Url(string pathAndQuery) => new(BaseUri, pathAndQuery);
 
+    /// <summary>Null while the server runs; once it has exited, its exit code and last output.</summary>
+    public string? ExitDescription() =>
+        _process.HasExited ? $"exited with code {_process.ExitCode}; its last output:\n{RecentOutput()}" : null;
+
     /// <summary>Throws, with the exit code and the server's last output, when the server is no longer running.</summary>
     public void EnsureRunning(string during)
     {
-        if (_process.HasExited)
+        if (ExitDescription() is { } exit)
         {
-            throw new InvalidOperationException(
-                $"{Target} (pid {Pid}) exited with code {_process.ExitCode} during {during}; its last output:\n{RecentOutput()}");
+            throw new InvalidOperationException($"{Target} (pid {Pid}) during {during} {exit}");
         }
     }
 
@@ -220,8 +223,14 @@ public sealed class ServerProcess : IAsyncDisposable
         return lines;
     }
 
-    /// <summary>The server's last lines of output other than per-stream lines, for error messages.</summary>
-    public string RecentOutput() => string.Join('\n', _recentOutput);
+    /// <summary>
+    /// The server's last lines of output other than per-stream lines, for error messages, last line first;
+    /// a run of similar lines (the same first 100 characters) is shown once with its count.
+    /// </summary>
+    public string RecentOutput() => string.Join('\n', _recentOutput.Reverse()
+        .ChunkBy(line => line.Length > 100 ? line[..100] : line)
+        .Take(6)
+        .Select(run => (run.Count > 1 ? $"({run.Count}×) " : "") + (run[0].Length > 300 ? run[0][..300] + "…" : run[0])));
 
     public async ValueTask DisposeAsync()
     {
@@ -273,7 +282,7 @@ public sealed class ServerProcess : IAsyncDisposable
         }
 
         _recentOutput.Enqueue(line.Length > 400 ? line[..400] : line);
-        while (_recentOutput.Count > 30)
+        while (_recentOutput.Count > 200)
         {
             _recentOutput.TryDequeue(out _);
         }
@@ -344,5 +353,37 @@ public sealed class ServerProcess : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+internal static class SequenceExtensions
+{
+    /// <summary>Groups consecutive elements with the same key, keeping their order.</summary>
+    public static IEnumerable<List<T>> ChunkBy<T, TKey>(this IEnumerable<T> source, Func<T, TKey> key)
+    {
+        List<T>? run = null;
+        TKey? current = default;
+        foreach (var item in source)
+        {
+            var k = key(item);
+            if (run is not null && EqualityComparer<TKey>.Default.Equals(k, current))
+            {
+                run.Add(item);
+                continue;
+            }
+
+            if (run is not null)
+            {
+                yield return run;
+            }
+
+            run = [item];
+            current = k;
+        }
+
+        if (run is not null)
+        {
+            yield return run;
+        }
     }
 }

@@ -133,7 +133,9 @@ public sealed class SseLoad : IDisposable
 
             if (plan.ExpectTasks is not { } expected)
             {
-                return Done(endCount is null ? "stream ended without end event" : null);
+                return Done(endCount is not null ? null
+                    : tasks == 0 ? "stream closed before its first event"
+                    : $"stream closed after {tasks} tasks without end event");
             }
 
             if (endCount is null)
