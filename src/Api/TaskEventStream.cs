@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Runtime;
 using TaskStream.Grains;
 
 namespace TaskStream.Api;
@@ -32,6 +33,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         var options = services.GetRequiredService<IOptions<StreamingOptions>>().Value;
         var metrics = services.GetRequiredService<TaskStreamMetrics>();
         var stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        http.Response.Headers["X-TaskStream-Silo"] = services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToString();
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
         // When the client left, as seen by the server: the start of the disconnect-to-release latency.
         using var aborted = http.RequestAborted.Register(static state => ((TaskEventStream)state!).MarkEnded(), this);
@@ -50,7 +52,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             if (query.ResumeAfter is not null || query.After > 0)
             {
                 // Nothing left for a resuming client: 204 is what makes a browser EventSource stop reconnecting.
-                if (!await enumerator.MoveNextAsync())
+                if (!await enumerator.MoveNextAsync() || enumerator.Current is not TaskItem)
                 {
                     http.Response.StatusCode = StatusCodes.Status204NoContent;
                     outcome = "no-content";
@@ -70,12 +72,17 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             // resumes from its Last-Event-ID.
             outcome = http.RequestAborted.IsCancellationRequested ? "cancelled" : "stopped";
         }
-        catch (Exception exception) when (http.Response.HasStarted)
+        catch (Exception exception)
         {
-            // Headers are gone, so no error status can be sent. Ending without an `end` event makes the
-            // client reconnect with its Last-Event-ID, and a new grain picks up where this one stopped.
+            // The grain failed (its silo died or stopped, the store failed). Ending the stream without an
+            // `end` event makes the client reconnect with its Last-Event-ID, and a new grain picks up where
+            // this one stopped. Even before any event: an EventSource gives up for good on an error status.
             outcome = "failed";
             LogStreamFailed(Logger(services), exception);
+            if (!http.Response.HasStarted)
+            {
+                await StartAsync(http, CancellationToken.None);
+            }
         }
         finally
         {
@@ -117,39 +124,51 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     }
 
     private async IAsyncEnumerable<SseItem<object>> EventsAsync(
-        IAsyncEnumerator<TaskItem> tasks, bool haveFirst, HttpResponse response, StreamingOptions options,
+        IAsyncEnumerator<TaskQueryEvent> results, bool haveFirst, HttpResponse response, StreamingOptions options,
         [EnumeratorCancellation] CancellationToken token)
     {
         var pacing = TimeSpan.FromMilliseconds(options.EventIntervalMs);
         var heartbeat = TimeSpan.FromSeconds(options.HeartbeatSeconds);
         var retry = TimeSpan.FromMilliseconds(options.RetryMs);
-        var more = haveFirst || await WithHeartbeatsAsync(tasks.MoveNextAsync(), response, heartbeat, token);
+        var more = haveFirst || await WithHeartbeatsAsync(results.MoveNextAsync(), response, heartbeat, token);
+        string? ranOn = null;
         while (more)
         {
-            var task = tasks.Current;
-            yield return new SseItem<object>(task, "task")
+            if (results.Current is TaskItem task)
             {
-                EventId = task.Id.ToString(CultureInfo.InvariantCulture),
-                ReconnectionInterval = _events == 0 ? retry : null,
-            };
-            _events++;
-            var next = pacing > TimeSpan.Zero ? MoveNextThenPaceAsync(tasks, pacing, token) : tasks.MoveNextAsync();
+                yield return new SseItem<object>(task, "task")
+                {
+                    EventId = task.Id.ToString(CultureInfo.InvariantCulture),
+                    ReconnectionInterval = _events == 0 ? retry : null,
+                };
+                _events++;
+            }
+            else if (results.Current is QueryCompleted completed)
+            {
+                ranOn = completed.Silo;
+            }
+
+            var next = pacing > TimeSpan.Zero ? MoveNextThenPaceAsync(results, pacing, token) : results.MoveNextAsync();
             more = await WithHeartbeatsAsync(next, response, heartbeat, token);
         }
 
         // No id: the client's Last-Event-ID stays the last task's, so a reconnect after `end` gets 204.
-        yield return new SseItem<object>(new StreamEnd(_events), "end");
+        yield return new SseItem<object>(new StreamEnd(_events, ranOn), "end");
     }
 
-    // The pause comes before each task after the first, and not before `end`: a stream's last event closes it at once.
-    private static async ValueTask<bool> MoveNextThenPaceAsync(IAsyncEnumerator<TaskItem> tasks, TimeSpan pacing, CancellationToken token)
+    // The pause comes before each task after the first, and not before `end`: a stream's last task closes it at once.
+    private static async ValueTask<bool> MoveNextThenPaceAsync(IAsyncEnumerator<TaskQueryEvent> results, TimeSpan pacing, CancellationToken token)
     {
-        if (!await tasks.MoveNextAsync())
+        if (!await results.MoveNextAsync())
         {
             return false;
         }
 
-        await Task.Delay(pacing, token);
+        if (results.Current is TaskItem)
+        {
+            await Task.Delay(pacing, token);
+        }
+
         return true;
     }
 
@@ -205,6 +224,6 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     private static partial void LogStreamEnded(ILogger logger, string outcome, long events, double durationMs, double releaseMs,
         bool? completed, int? limit, long after, long? resumeAfter);
 
-    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Task stream failed mid-way; the client will resume from its Last-Event-ID")]
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Task stream failed; the client will reconnect and resume from its Last-Event-ID")]
     private static partial void LogStreamFailed(ILogger logger, Exception exception);
 }

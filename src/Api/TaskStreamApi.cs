@@ -64,9 +64,12 @@ public static class TaskStreamApi
         var tasks = new List<TaskItem>(Math.Min(take + 1, 1024));
         var grainQuery = query with { Limit = capped ? max + 1 : take };
         var lease = grains.Rent();
-        await foreach (var task in lease.Grain.QueryAsync(grainQuery).WithBatchSize(1000).WithCancellation(cancellationToken))
+        await foreach (var item in lease.Grain.QueryAsync(grainQuery).WithBatchSize(1000).WithCancellation(cancellationToken))
         {
-            tasks.Add(task);
+            if (item is TaskItem task)
+            {
+                tasks.Add(task);
+            }
         }
 
         lease.Release(); // only reached when the query ran to its end

@@ -11,8 +11,8 @@ public sealed record TaskList(
     [property: JsonPropertyName("streaming_available")] bool StreamingAvailable,
     [property: JsonPropertyName("next_after"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? NextAfter);
 
-/// <summary>The data of the <c>end</c> event that closes a finished stream.</summary>
-public sealed record StreamEnd([property: JsonPropertyName("count")] long Count);
+/// <summary>The data of the <c>end</c> event that closes a finished stream: tasks sent, and the silo whose grain ran the query.</summary>
+public sealed record StreamEnd([property: JsonPropertyName("count")] long Count, [property: JsonPropertyName("silo")] string? Silo);
 
 /// <summary><c>GET /status</c>.</summary>
 public sealed record StatusResponse(

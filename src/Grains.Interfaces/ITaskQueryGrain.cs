@@ -7,8 +7,9 @@ namespace TaskStream.Grains;
 public interface ITaskQueryGrain : IGrainWithGuidKey
 {
     /// <summary>
-    /// Streams the tasks matching <paramref name="query"/> in id order, reading them in bounded pages.
-    /// Cancelling the enumeration (client-side token) stops the query and closes its connection.
+    /// Streams the tasks matching <paramref name="query"/> in id order, reading them in bounded pages, then
+    /// a <see cref="QueryCompleted"/>. Cancelling the enumeration (client-side token) stops the query and
+    /// closes its connection.
     /// </summary>
-    IAsyncEnumerable<TaskItem> QueryAsync(TaskQuery query, CancellationToken cancellationToken = default);
+    IAsyncEnumerable<TaskQueryEvent> QueryAsync(TaskQuery query, CancellationToken cancellationToken = default);
 }

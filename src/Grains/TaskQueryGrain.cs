@@ -10,7 +10,7 @@ namespace TaskStream.Grains;
 /// cluster nor shows anything in a failover demo.
 /// </remarks>
 [Orleans.Placement.RandomPlacement]
-public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metrics) : Grain, ITaskQueryGrain
+public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
 {
     // Enumeration calls interleave (FACTS.md), so the grain's own turn-based concurrency would not stop a
     // second query from starting beside the first. Callers lend a grain to one query at a time; this checks it.
@@ -30,7 +30,7 @@ public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metr
 
     // [EnumeratorCancellation] is what lets the caller's cancellation reach this iterator (FACTS.md);
     // a plain token parameter would never be cancelled here.
-    public async IAsyncEnumerable<TaskItem> QueryAsync(
+    public async IAsyncEnumerable<TaskQueryEvent> QueryAsync(
         TaskQuery query, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         if (_running)
@@ -39,11 +39,12 @@ public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metr
         }
 
         _running = true;
+        metrics.QueryStarted();
         try
         {
-            // Opened here, lazily, not in OnActivateAsync: the connection belongs to this query alone.
-            await using var connection = await database.OpenConnectionAsync(cancellationToken);
-            await foreach (var task in TaskStore.QueryAsync(connection, query, database.PageSize, cancellationToken))
+            // Connections are opened here, by this query, one per page read (never in OnActivateAsync, and
+            // never handed in): no connection outlives the page it read or is seen by another query.
+            await foreach (var task in TaskStore.QueryAsync(database.OpenConnectionAsync, query, database.PageSize, cancellationToken))
             {
                 yield return task;
             }
@@ -51,6 +52,9 @@ public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metr
         finally
         {
             _running = false;
+            metrics.QueryEnded();
         }
+
+        yield return new QueryCompleted(silo.SiloAddress.ToString());
     }
 }

@@ -13,6 +13,7 @@ public sealed class TaskStreamMetrics
     private long _activeStreams;
     private long _openConnections;
     private long _queryGrains;
+    private long _runningQueries;
 
     public TaskStreamMetrics(IMeterFactory meterFactory)
     {
@@ -21,6 +22,8 @@ public sealed class TaskStreamMetrics
             "{stream}", "SSE streams this silo is relaying now.");
         meter.CreateObservableUpDownCounter("taskstream.db.connections.open", () => OpenConnections,
             "{connection}", "Database connections open in this silo's query grains.");
+        meter.CreateObservableUpDownCounter("taskstream.queries.running", () => RunningQueries,
+            "{query}", "Queries whose grain iterator is running (between its first row and its cleanup).");
         meter.CreateObservableUpDownCounter("taskstream.grains.query.active", () => QueryGrains,
             "{activation}", "TaskQuery grain activations on this silo, busy or idle.");
     }
@@ -30,6 +33,12 @@ public sealed class TaskStreamMetrics
     public long OpenConnections => Volatile.Read(ref _openConnections);
 
     public long QueryGrains => Volatile.Read(ref _queryGrains);
+
+    public long RunningQueries => Volatile.Read(ref _runningQueries);
+
+    public void QueryStarted() => Interlocked.Increment(ref _runningQueries);
+
+    public void QueryEnded() => Interlocked.Decrement(ref _runningQueries);
 
     public void QueryGrainActivated() => Interlocked.Increment(ref _queryGrains);
 

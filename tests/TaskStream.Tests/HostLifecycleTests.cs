@@ -63,6 +63,26 @@ public sealed class HostLifecycleTests
         Assert.Equal(Enumerable.Range(int.Parse(lastSeen!) + 1, 5 - int.Parse(lastSeen!)).Select(i => (long)i), resumed.TaskIds);
     }
 
+    [Theory]
+    [InlineData(null, 3, new long[] { 1, 2, 3 })]
+    [InlineData("2", 3, new long[] { 3 })]
+    [InlineData("2", 0, new long[0])] // fails before a resuming stream has sent its headers
+    public async Task AFailedGrainEndsTheStreamWithoutAnEndSoTheClientReconnects(string? lastEventId, long failAfter, long[] expectedIds)
+    {
+        // Grains fail once they have sent task `failAfter` (0: at once), as one whose silo died would.
+        await using var server = await TaskStreamServer.StartAsync(TaskStreamServer.NewDirectory(),
+            builder => builder.Services.AddSingleton<IIncomingGrainCallFilter>(new FailAfterTask(failAfter)),
+            ("TaskStream:Streaming:EventIntervalMs", "1")); // paced: one task per grain call
+
+        var response = await Sse.ReadAllAsync(server.Http, "/tasks/stream", lastEventId);
+
+        // 200, not an error status: an EventSource would give up for good on one.
+        Assert.Equal(HttpStatusCode.OK, response.Status);
+        Assert.Equal("text/event-stream", response.ContentHeaders?.ContentType?.MediaType);
+        Assert.Equal(expectedIds, response.TaskIds);
+        Assert.DoesNotContain(response.Events, e => e.Type == "end");
+    }
+
     private static async Task<List<SseEvent>> RestAsync(IAsyncEnumerator<SseEvent> events)
     {
         var received = new List<SseEvent> { events.Current };
@@ -72,6 +92,27 @@ public sealed class HostLifecycleTests
         }
 
         return received;
+    }
+
+    /// <summary>Fails every enumeration call a grain gets after it produced task <paramref name="lastTask"/> (0: every call).</summary>
+    private sealed class FailAfterTask(long lastTask) : IIncomingGrainCallFilter
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<GrainId, bool> _failing = new();
+
+        public async Task Invoke(IIncomingGrainCallContext context)
+        {
+            var enumeration = context.InterfaceMethod.DeclaringType == typeof(IAsyncEnumerableGrainExtension);
+            if (enumeration && (lastTask == 0 || _failing.ContainsKey(context.TargetId)))
+            {
+                throw new InvalidOperationException("the grain's silo went away");
+            }
+
+            await context.Invoke();
+            if (enumeration && context.Result is ValueTuple<EnumerationResult, object?> { Item2: TaskStream.Grains.TaskItem task } && task.Id == lastTask)
+            {
+                _failing[context.TargetId] = true;
+            }
+        }
     }
 
     private sealed class DelayEnumerationStart(TimeSpan delay) : IIncomingGrainCallFilter

@@ -4,9 +4,8 @@ using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
 
-/// <summary>/tasks/list and /status. The host caps a list at two tasks (TaskStream:List:MaxTasks=2).</summary>
-[Collection(nameof(FastHost))]
-public sealed class ListAndStatusTests(FastHost host)
+/// <summary>/tasks/list and /status, on each store. The host caps a list at two tasks (TaskStream:List:MaxTasks=2).</summary>
+public abstract class ListAndStatusTests(StoreHost host)
 {
     private HttpClient Http => host.Server.Http;
 
@@ -51,7 +50,7 @@ public sealed class ListAndStatusTests(FastHost host)
             ["status", "database", "streaming", "silo", "silos", "active_streams", "open_connections", "query_grains"],
             status.EnumerateObject().Select(p => p.Name));
         Assert.Equal("ready", status.GetProperty("status").GetString());
-        Assert.Equal("sqlite", status.GetProperty("database").GetString());
+        Assert.Equal(host.Provider, status.GetProperty("database").GetString());
         Assert.Equal("enabled", status.GetProperty("streaming").GetString());
         Assert.StartsWith("S127.0.0.1:", status.GetProperty("silo").GetString());
         Assert.Equal([status.GetProperty("silo").GetString()], status.GetProperty("silos").EnumerateArray().Select(s => s.GetString()));
@@ -69,3 +68,9 @@ public sealed class ListAndStatusTests(FastHost host)
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 }
+
+[Collection(nameof(FastHost))]
+public sealed class SqliteListAndStatusTests(FastHost host) : ListAndStatusTests(host);
+
+[Collection(nameof(PostgresFastHost))]
+public sealed class PostgresListAndStatusTests(PostgresFastHost host) : ListAndStatusTests(host);

@@ -1,17 +1,18 @@
 using System.Net;
+using System.Text.Json;
 using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
 
-/// <summary>The SSE contract of /tasks/stream and /tasks/stream-function, read byte for byte and with SseParser.</summary>
-[Collection(nameof(FastHost))]
-public sealed class StreamContractTests(FastHost host)
+/// <summary>The SSE contract of /tasks/stream and /tasks/stream-function on each store, read byte for byte and with SseParser.</summary>
+public abstract class StreamContractTests(StoreHost host)
 {
     private HttpClient Http => host.Server.Http;
 
     [Fact]
     public async Task StreamSendsEachTaskAsOneJsonEventInIdOrderThenAnEndEventWithoutId()
     {
+        var silo = JsonDocument.Parse(await Http.GetStringAsync("/status")).RootElement.GetProperty("silo").GetString();
         var response = await Sse.ReadAllAsync(Http, "/tasks/stream");
 
         Assert.Equal(HttpStatusCode.OK, response.Status);
@@ -21,7 +22,7 @@ public sealed class StreamContractTests(FastHost host)
             "event: task\ndata: {\"id\":3,\"title\":\"Add filtering\",\"description\":\"Support query parameters in streams\",\"completed\":false}\nid: 3\n\n" +
             "event: task\ndata: {\"id\":4,\"title\":\"Write documentation\",\"description\":\"Document best practices\",\"completed\":true}\nid: 4\n\n" +
             "event: task\ndata: {\"id\":5,\"title\":\"Performance testing\",\"description\":\"Test with large datasets\",\"completed\":false}\nid: 5\n\n" +
-            "event: end\ndata: {\"count\":5}\n\n",
+            "event: end\ndata: {\"count\":5,\"silo\":\"" + silo + "\"}\n\n",
             response.Raw);
     }
 
@@ -68,6 +69,17 @@ public sealed class StreamContractTests(FastHost host)
         Assert.True(response.Headers.CacheControl?.NoCache);
         Assert.True(response.Headers.CacheControl?.NoStore);
         Assert.Equal("no", Assert.Single(response.Headers.GetValues("X-Accel-Buffering")));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("5")]
+    public async Task EveryStreamResponseNamesTheSiloThatRelayedIt(string? lastEventId)
+    {
+        var silo = JsonDocument.Parse(await Http.GetStringAsync("/status")).RootElement.GetProperty("silo").GetString();
+        var response = await Sse.ReadAllAsync(Http, "/tasks/stream", lastEventId);
+
+        Assert.Equal(silo, Assert.Single(response.Headers.GetValues("X-TaskStream-Silo")));
     }
 
     [Fact]
@@ -139,3 +151,9 @@ public sealed class StreamContractTests(FastHost host)
         Assert.Equal([1, 2, 3, 4, 5], response.TaskIds);
     }
 }
+
+[Collection(nameof(FastHost))]
+public sealed class SqliteStreamContractTests(FastHost host) : StreamContractTests(host);
+
+[Collection(nameof(PostgresFastHost))]
+public sealed class PostgresStreamContractTests(PostgresFastHost host) : StreamContractTests(host);

@@ -4,31 +4,63 @@ using Dapper;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace TaskStream.Grains.Data;
 
 /// <summary>
-/// Opens connections to the task store and creates it on first start. It hands out a new connection
-/// per call and keeps none itself.
+/// Opens connections to the task store (SQLite or PostgreSQL) and creates it on first start. It hands out
+/// a new connection per call and keeps none itself. Both stores share one schema shape and the one query
+/// builder, <see cref="TaskStore"/>.
 /// </summary>
-public sealed partial class TaskDatabase(IOptions<DatabaseOptions> options, TaskStreamMetrics metrics, ILogger<TaskDatabase> logger)
+public sealed partial class TaskDatabase : IAsyncDisposable
 {
-    private readonly string _connectionString = new SqliteConnectionStringBuilder
+    private readonly DatabaseOptions _options;
+    private readonly TaskStreamMetrics _metrics;
+    private readonly ILogger<TaskDatabase> _logger;
+    private readonly Func<DbConnection> _newConnection;
+    private readonly NpgsqlDataSource? _postgres;
+    private readonly Schema _schema;
+
+    public TaskDatabase(IOptions<DatabaseOptions> options, TaskStreamMetrics metrics, ILogger<TaskDatabase> logger)
     {
-        DataSource = options.Value.Path,
-        // The pool keeps physical handles for reuse; each query still gets its own connection object,
-        // opened and closed by that query only, and a handle serves one connection at a time.
-        Pooling = true,
-    }.ToString();
+        _options = options.Value;
+        _metrics = metrics;
+        _logger = logger;
+        if (_options.Provider == "postgres")
+        {
+            if (string.IsNullOrWhiteSpace(_options.ConnectionString))
+            {
+                throw new OptionsValidationException(DatabaseOptions.Section, typeof(DatabaseOptions),
+                    ["TaskStream:Database:ConnectionString is required when TaskStream:Database:Provider is 'postgres'."]);
+            }
 
-    public int PageSize => options.Value.PageSize;
+            _postgres = NpgsqlDataSource.Create(_options.ConnectionString);
+            _newConnection = _postgres.CreateConnection;
+            _schema = Schema.Postgres;
+        }
+        else
+        {
+            var connectionString = new SqliteConnectionStringBuilder
+            {
+                DataSource = _options.Path,
+                // The pool keeps physical handles for reuse; each query still gets its own connection object,
+                // opened and closed by that query only, and a handle serves one connection at a time.
+                Pooling = true,
+            }.ToString();
+            _newConnection = () => new SqliteConnection(connectionString);
+            _schema = Schema.Sqlite;
+        }
+    }
 
-    public string Provider => "sqlite";
+    public int PageSize => _options.PageSize;
+
+    public string Provider => _options.Provider;
 
     public async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken = default)
     {
-        var connection = new SqliteConnection(_connectionString);
-        connection.StateChange += metrics.OnConnectionStateChange;
+        var connection = _newConnection();
+        connection.StateChange += _metrics.OnConnectionStateChange;
         try
         {
             await connection.OpenAsync(cancellationToken);
@@ -49,68 +81,114 @@ public sealed partial class TaskDatabase(IOptions<DatabaseOptions> options, Task
         return await connection.ExecuteScalarAsync<long>(new CommandDefinition("SELECT 1", cancellationToken: cancellationToken)) == 1;
     }
 
-    private const string TableExistsSql = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tasks'";
-
-    private const string CreateSchemaSql = """
-        CREATE TABLE tasks (
-            id          INTEGER PRIMARY KEY,
-            title       TEXT    NOT NULL,
-            description TEXT    NOT NULL,
-            completed   INTEGER NOT NULL CHECK (completed IN (0, 1))
-        );
-        CREATE INDEX ix_tasks_completed_id ON tasks (completed, id);
+    // The seed's five tasks; TRUE/FALSE are 1/0 to SQLite and booleans to PostgreSQL.
+    private const string SeedSql = """
         INSERT INTO tasks (id, title, description, completed) VALUES
-            (1, 'Implement SSE streaming', 'Add server-sent events to API', 0),
-            (2, 'Database integration', 'Connect SQLAlchemy with SSE', 1),
-            (3, 'Add filtering', 'Support query parameters in streams', 0),
-            (4, 'Write documentation', 'Document best practices', 1),
-            (5, 'Performance testing', 'Test with large datasets', 0);
+            (1, 'Implement SSE streaming', 'Add server-sent events to API', FALSE),
+            (2, 'Database integration', 'Connect SQLAlchemy with SSE', TRUE),
+            (3, 'Add filtering', 'Support query parameters in streams', FALSE),
+            (4, 'Write documentation', 'Document best practices', TRUE),
+            (5, 'Performance testing', 'Test with large datasets', FALSE);
         """;
 
-    // Tasks 6..N: deterministic text, every third one completed.
+    // Tasks 6..N: deterministic text, every third one completed. Both stores run this as written.
     private const string GenerateSql = """
         WITH RECURSIVE n(id) AS (SELECT 6 UNION ALL SELECT id + 1 FROM n WHERE id < @Count)
         INSERT INTO tasks (id, title, description, completed)
-        SELECT id, 'Task ' || id, 'Generated sample task number ' || id, CASE WHEN id % 3 = 0 THEN 1 ELSE 0 END FROM n;
+        SELECT id, 'Task ' || id, 'Generated sample task number ' || id, (id % 3 = 0) FROM n;
         """;
 
     /// <summary>
-    /// Creates the schema and sample tasks if the database has no tasks table. An existing database is
-    /// never changed. Creation is one transaction, so a crash mid-way leaves no half-seeded file.
+    /// Creates the schema and sample tasks if the store has no tasks table. An existing store is never
+    /// changed. Creation is one transaction, taken under a lock, so silos starting together create it once
+    /// and a crash mid-way leaves nothing half-seeded.
     /// </summary>
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
-        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(options.Value.Path));
-        if (directory is not null)
+        if (_postgres is null)
         {
-            Directory.CreateDirectory(directory);
+            var directory = Path.GetDirectoryName(Path.GetFullPath(_options.Path));
+            if (directory is not null)
+            {
+                Directory.CreateDirectory(directory);
+            }
         }
 
         await using var connection = await OpenConnectionAsync(cancellationToken);
-        // WAL lets readers run beside a writer; the setting is stored in the file.
-        await connection.ExecuteAsync("PRAGMA journal_mode=WAL;");
-        if (await connection.ExecuteScalarAsync<long>(TableExistsSql) > 0)
+        if (_schema.PrepareSql is { } prepare)
+        {
+            await connection.ExecuteAsync(prepare);
+        }
+
+        if (await connection.ExecuteScalarAsync<bool>(_schema.TableExistsSql))
         {
             return;
         }
 
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.Serializable, cancellationToken);
-        if (await connection.ExecuteScalarAsync<long>(TableExistsSql, transaction: transaction) > 0)
+        if (_schema.LockSql is { } lockSql)
         {
-            return; // another silo sharing the file created it first
+            await connection.ExecuteAsync(lockSql, transaction: transaction);
         }
 
-        await connection.ExecuteAsync(CreateSchemaSql, transaction: transaction);
-        var count = options.Value.SampleTasks;
+        if (await connection.ExecuteScalarAsync<bool>(_schema.TableExistsSql, transaction: transaction))
+        {
+            return; // another silo created it first
+        }
+
+        await connection.ExecuteAsync(_schema.CreateSql + SeedSql, transaction: transaction);
+        var count = _options.SampleTasks;
         if (count > 5)
         {
-            await connection.ExecuteAsync(GenerateSql, new { Count = count }, transaction);
+            await connection.ExecuteAsync(GenerateSql, new { Count = count }, transaction, commandTimeout: 600);
         }
 
         await transaction.CommitAsync(cancellationToken);
-        LogCreated(logger, options.Value.Path, Math.Max(count, 5));
+        LogCreated(_logger, Provider, _postgres is null ? _options.Path : connection.Database, Math.Max(count, 5));
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Created task database {Path} with {Count} tasks")]
-    private static partial void LogCreated(ILogger logger, string path, int count);
+    public async ValueTask DisposeAsync()
+    {
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
+    }
+
+    /// <summary>What differs between the stores: column types, and how to see and lock the schema.</summary>
+    private sealed record Schema(string CreateSql, string TableExistsSql, string? PrepareSql, string? LockSql)
+    {
+        // SQLite: WAL lets readers run beside a writer (stored in the file); BEGIN IMMEDIATE (Serializable)
+        // already holds the write lock.
+        public static readonly Schema Sqlite = new(
+            """
+            CREATE TABLE tasks (
+                id          INTEGER PRIMARY KEY,
+                title       TEXT    NOT NULL,
+                description TEXT    NOT NULL,
+                completed   INTEGER NOT NULL CHECK (completed IN (0, 1))
+            );
+            CREATE INDEX ix_tasks_completed_id ON tasks (completed, id);
+            """,
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'tasks'",
+            PrepareSql: "PRAGMA journal_mode=WAL;",
+            LockSql: null);
+
+        public static readonly Schema Postgres = new(
+            """
+            CREATE TABLE tasks (
+                id          BIGINT  PRIMARY KEY,
+                title       TEXT    NOT NULL,
+                description TEXT    NOT NULL,
+                completed   BOOLEAN NOT NULL
+            );
+            CREATE INDEX ix_tasks_completed_id ON tasks (completed, id);
+            """,
+            "SELECT to_regclass('tasks') IS NOT NULL",
+            PrepareSql: null,
+            LockSql: "SELECT pg_advisory_xact_lock(7271021)");
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created {Provider} task database {Database} with {Count} tasks")]
+    private static partial void LogCreated(ILogger logger, string provider, string? database, int count);
 }

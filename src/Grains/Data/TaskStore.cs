@@ -19,33 +19,57 @@ public static class TaskStore
     private const string DeliveredSql = "SELECT COUNT(*) FROM tasks WHERE id > @After AND id <= @ResumeAfter";
     private const string FilteredDeliveredSql = DeliveredSql + " AND completed = @Completed";
 
+    /// <summary>
+    /// Streams the query's tasks page by page. Each page is read on a connection opened for it alone and
+    /// closed before the page's rows are handed out, so a query that waits on a slow or idle client holds
+    /// rows in memory (one page at most) but no connection.
+    /// </summary>
     public static async IAsyncEnumerable<TaskItem> QueryAsync(
-        DbConnection connection, TaskQuery query, int pageSize,
+        Func<CancellationToken, Task<DbConnection>> openConnection, TaskQuery query, int pageSize,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         Validate(query);
-        var (after, remaining) = await StartAsync(connection, query, cancellationToken);
         var pageSql = query.Completed is null ? PageSql : FilteredPageSql;
-        while (remaining > 0)
+        long after, remaining;
+        List<TaskRow> page;
+        await using (var connection = await openConnection(cancellationToken))
         {
-            var take = (int)Math.Min(pageSize, remaining);
-            var page = await connection.QueryAsync<TaskRow>(new CommandDefinition(
-                pageSql, new { After = after, Take = take, query.Completed }, cancellationToken: cancellationToken));
-            var read = 0;
+            (after, remaining) = await StartAsync(connection, query, cancellationToken);
+            page = await ReadPageAsync(connection, pageSql, query, after, remaining, pageSize, cancellationToken);
+        }
+
+        while (true)
+        {
             foreach (var row in page)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                read++;
-                after = row.Id;
                 yield return new TaskItem(row.Id, row.Title, row.Description, row.Completed);
             }
 
-            remaining -= read;
-            if (read < take)
+            remaining -= page.Count;
+            if (page.Count < pageSize || remaining <= 0)
             {
                 yield break;
             }
+
+            after = page[^1].Id;
+            await using var connection = await openConnection(cancellationToken);
+            page = await ReadPageAsync(connection, pageSql, query, after, remaining, pageSize, cancellationToken);
         }
+    }
+
+    private static async Task<List<TaskRow>> ReadPageAsync(
+        DbConnection connection, string pageSql, TaskQuery query, long after, long remaining, int pageSize, CancellationToken cancellationToken)
+    {
+        if (remaining <= 0)
+        {
+            return [];
+        }
+
+        var take = (int)Math.Min(pageSize, remaining);
+        var rows = await connection.QueryAsync<TaskRow>(new CommandDefinition(
+            pageSql, new { After = after, Take = take, query.Completed }, cancellationToken: cancellationToken));
+        return rows.AsList();
     }
 
     private static async Task<(long After, long Remaining)> StartAsync(
