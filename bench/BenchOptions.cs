@@ -18,7 +18,7 @@ public sealed record BenchOptions
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(20);
 
     /// <summary>Measured time per concurrency level in <c>short</c>.</summary>
-    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(15);
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(30);
 
     public int[] ShortClients { get; init; } = [16, 64, 256];
 
@@ -57,7 +57,7 @@ public sealed record BenchOptions
                Bench baseline-server --db PATH --urls URL [--interval-ms N]
         options (full-run defaults in brackets; --smoke sets tiny ones, which these still override):
           --warmup SEC               load before measuring, per target [20]
-          --duration SEC             measured time per level in short [15]
+          --duration SEC             measured time per level and target in short [30]
           --clients 16,64,256        closed-loop clients per level in short
           --large-tasks N            tasks in the large stream [1000000]
           --large-runs N             measured large streams per target, median reported [3]

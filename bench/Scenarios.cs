@@ -69,8 +69,8 @@ public static class Scenarios
 
             foreach (var (target, (stats, _)) in results)
             {
-                report.Check(stats.Errors == 0, "short", $"{target}, {clients} clients: {stats.ErrorSummary()}");
-                report.Check(stats.Ok > 0, "short", $"{target}, {clients} clients: no stream completed");
+                report.Check(stats.Errors == 0, "short", $"{target}, {clients} clients: {stats.ErrorSummary()}", target);
+                report.Check(stats.Ok > 0, "short", $"{target}, {clients} clients: no stream completed", target);
             }
 
             var (ts, bl) = (results[Target.TaskStream], results[Target.Baseline]);
@@ -147,7 +147,7 @@ public static class Scenarios
             {
                 var result = await context.Load.StreamAsync(server.Url(path), plan, context.Token);
                 server.EnsureRunning($"run {run + 1}");
-                report.Check(result.Ok, "large", $"{server.Target}, run {run + 1}: {result.Error}");
+                report.Check(result.Ok, "large", $"{server.Target}, run {run + 1}: {result.Error}", server.Target);
                 rates.Add(result.Ok ? result.Tasks / (result.TotalMs / 1000) : double.NaN);
             }
 
@@ -273,7 +273,7 @@ public static class Scenarios
             open.Release();
             await open.AllDone.WaitAsync(DrainLimit, context.Token);
             var summary = string.Join(" ", crashed.Split('\n').Take(2)); // exit code, and its last line
-            report.Problem("idle", $"{target}, {n} streams: {open.Stats.ErrorSummary()}; then the server {summary}");
+            report.Problem("idle", $"{target}, {n} streams: {open.Stats.ErrorSummary()}; then the server {summary}", target);
             return new IdleResult(open.Stats, double.NaN, double.NaN, openSeconds, summary);
         }
 
@@ -284,11 +284,11 @@ public static class Scenarios
         await open.AllDone.WaitAsync(DrainLimit, context.Token);
         var (drained, _) = await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
 
-        report.Check(open.Stats.Errors == 0, "idle", $"{target}, {n} streams: {open.Stats.ErrorSummary()}");
+        report.Check(open.Stats.Errors == 0, "idle", $"{target}, {n} streams: {open.Stats.ErrorSummary()}", target);
         report.Check(status.ActiveStreams == open.Stats.Ok, "idle",
-            $"{target}, {n} streams: server reported {status.ActiveStreams} active streams while {open.Stats.Ok} were open");
+            $"{target}, {n} streams: server reported {status.ActiveStreams} active streams while {open.Stats.Ok} were open", target);
         report.Check(drained.ActiveStreams == 0 && drained.OpenConnections == 0, "idle",
-            $"{target}, {n} streams: after closing, {drained.ActiveStreams} streams and {drained.OpenConnections} connections still open");
+            $"{target}, {n} streams: after closing, {drained.ActiveStreams} streams and {drained.OpenConnections} connections still open", target);
         return new IdleResult(open.Stats, (after - before) / (double)n, (filesAfter - filesBefore) / (double)n, openSeconds, null);
     }
 
@@ -345,13 +345,13 @@ public static class Scenarios
 
             results[server.Target] = (stats, lines, final, drain);
             var cancelled = lines.Count(l => l.Outcome == "cancelled");
-            report.Check(stats.Errors == 0, "cancel", $"{server.Target}: {stats.ErrorSummary()}");
+            report.Check(stats.Errors == 0, "cancel", $"{server.Target}: {stats.ErrorSummary()}", server.Target);
             report.Check(server.StreamLineCount > 0 || lines.Count > 0, "cancel",
-                $"{server.Target} wrote no per-stream log lines (a silo without the TaskEventStream log? merge main)");
+                $"{server.Target} wrote no per-stream log lines (a silo without the TaskEventStream log? merge main)", server.Target);
             report.Check(cancelled == n, "cancel", $"{server.Target}: {cancelled} 'cancelled' log lines for {n} disconnects " +
-                $"(outcomes: {string.Join(", ", lines.GroupBy(l => l.Outcome).Select(g => $"{g.Key} {g.Count()}"))})");
+                $"(outcomes: {string.Join(", ", lines.GroupBy(l => l.Outcome).Select(g => $"{g.Key} {g.Count()}"))})", server.Target);
             report.Check(final.ActiveStreams == 0 && final.OpenConnections == 0, "cancel",
-                $"{server.Target}: {final.ActiveStreams} streams and {final.OpenConnections} connections still open {drain.TotalSeconds:0.0} s after the last disconnect");
+                $"{server.Target}: {final.ActiveStreams} streams and {final.OpenConnections} connections still open {drain.TotalSeconds:0.0} s after the last disconnect", server.Target);
         }
 
         var (ts, bl) = (results[Target.TaskStream], results[Target.Baseline]);
