@@ -5,6 +5,7 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -71,6 +72,12 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             // The client left or the host is stopping: the stream just ends, and a reconnecting client
             // resumes from its Last-Event-ID.
             outcome = http.RequestAborted.IsCancellationRequested ? "cancelled" : "stopped";
+            if (outcome == "stopped")
+            {
+                // Close the connection once this response ends, so the client's reconnect opens a new one
+                // (to another silo) instead of waiting on a kept-alive connection to a host that is going away.
+                http.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
+            }
         }
         catch (Exception exception)
         {

@@ -1,0 +1,84 @@
+using TaskStream.Tests.Infrastructure;
+
+namespace TaskStream.Tests;
+
+/// <summary>
+/// Three real silo processes in one cluster with Redis membership; 30 clients stream through silos 0 and
+/// 1 with pacing; then the silo hosting the most query grains is killed (SIGKILL) or stopped (SIGTERM).
+/// Every client must end with every task exactly once.
+/// </summary>
+public sealed class ClusterProcessTests
+{
+    private const int TaskCount = 60;
+
+    [Theory]
+    [InlineData("sqlite", false)]
+    [InlineData("postgres", false)]
+    [InlineData("sqlite", true)]
+    public async Task LosingTheSiloWithTheMostQueryGrainsLosesAndRepeatsNoTask(string store, bool graceful)
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var postgres = store == "postgres" ? await TestPostgres.CreateAsync() : null;
+        var directory = TaskStreamServer.NewDirectory();
+        (string, string)[] settings =
+        [
+            ("TaskStream:Cluster:Membership", "redis"),
+            ("TaskStream:Cluster:Redis", redis.ConnectionString),
+            ("TaskStream:Cluster:ClusterId", "test-" + Guid.NewGuid().ToString("N")),
+            ("TaskStream:Database:Provider", store),
+            ("TaskStream:Database:ConnectionString", postgres?.ConnectionString ?? ""),
+            ("TaskStream:Database:SampleTasks", TaskCount.ToString()),
+            ("TaskStream:Streaming:EventIntervalMs", "100"),
+            ("TaskStream:Streaming:RetryMs", "200"),
+        ];
+        var silos = new List<SiloProcess>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                silos.Add(await SiloProcess.StartAsync(directory, settings));
+            }
+
+            await Eventually.TrueAsync(async () => (await Task.WhenAll(silos.Select(s => s.StatusAsync())))
+                .All(status => status?.GetProperty("silos").GetArrayLength() == 3), TimeSpan.FromSeconds(30), "all three silos see each other");
+
+            using var http = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 });
+            var clients = Enumerable.Range(0, 30)
+                .Select(i => new ReconnectingSseClient(http, [silos[0].Url, silos[1].Url], "/tasks/stream", firstSilo: i % 2)).ToList();
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            var runs = clients.Select(c => c.RunAsync(deadline.Token)).ToList();
+            await Eventually.TrueAsync(() => Task.FromResult(clients.All(c => c.Received.Count >= 5)), TimeSpan.FromSeconds(30),
+                "every client is part-way through its stream");
+
+            var grains = await Task.WhenAll(silos.Select(async s => (await s.StatusAsync())?.GetProperty("query_grains").GetInt64() ?? 0));
+            var victim = silos[Array.IndexOf(grains, grains.Max())];
+            if (graceful)
+            {
+                victim.Terminate();
+                Assert.True(await victim.WaitForExitAsync(TimeSpan.FromSeconds(10)), "a silo stopped with SIGTERM exits within a few seconds");
+            }
+            else
+            {
+                victim.Kill();
+            }
+
+            await Task.WhenAll(runs);
+
+            Assert.All(clients, c => Assert.Equal(Enumerable.Range(1, TaskCount).Select(i => (long)i), c.Received));
+            Assert.Contains(clients, c => c.Reconnects > 0);
+            // A dead silo is noticed in seconds (tuned failure detection), not after Orleans' 30 s response timeout;
+            // a stopping one hands its streams off at once.
+            var allowed = graceful ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(12);
+            Assert.All(clients, c => Assert.True(c.LongestGap < allowed, $"a client waited {c.LongestGap} for its next task"));
+        }
+        finally
+        {
+            foreach (var silo in silos)
+            {
+                await silo.DisposeAsync();
+            }
+
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}

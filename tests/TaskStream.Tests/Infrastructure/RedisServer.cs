@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace TaskStream.Tests.Infrastructure;
+
+/// <summary>A throw-away redis-server on a free loopback port (installed by scripts/test.sh), with no persistence.</summary>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private RedisServer(Process process, int port) => (_process, Port) = (process, port);
+
+    public int Port { get; }
+
+    public string ConnectionString => $"127.0.0.1:{Port}";
+
+    public static async Task<RedisServer> StartAsync()
+    {
+        var port = TaskStreamServer.FreeTcpPort();
+        Process process;
+        try
+        {
+            process = Process.Start(new ProcessStartInfo("redis-server")
+            {
+                ArgumentList = { "--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" },
+                RedirectStandardOutput = true,
+            })!;
+        }
+        catch (System.ComponentModel.Win32Exception exception)
+        {
+            throw new InvalidOperationException("redis-server is not installed: run the README's test command (scripts/test.sh).", exception);
+        }
+
+        process.BeginOutputReadLine();
+        var server = new RedisServer(process, port);
+        await Eventually.TrueAsync(server.AnswersPingAsync, TimeSpan.FromSeconds(10), "redis-server answers PING");
+        return server;
+    }
+
+    private async Task<bool> AnswersPingAsync()
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", Port);
+            var stream = client.GetStream();
+            await stream.WriteAsync("PING\r\n"u8.ToArray());
+            var buffer = new byte[16];
+            var read = await stream.ReadAsync(buffer);
+            return System.Text.Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG");
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+    }
+}

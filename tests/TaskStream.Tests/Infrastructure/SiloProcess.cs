@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+
+namespace TaskStream.Tests.Infrastructure;
+
+/// <summary>
+/// A TaskStream silo as a real process (the built TaskStream.Silo.dll), for tests in which a silo must
+/// really crash (<see cref="Kill"/> is SIGKILL) or stop on SIGTERM.
+/// </summary>
+public sealed class SiloProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private SiloProcess(Process process, Uri url)
+    {
+        _process = process;
+        Url = url;
+        process.OutputDataReceived += (_, e) => { lock (_output) { _output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (_output) { _output.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public Uri Url { get; }
+
+    public int ProcessId => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public string Output { get { lock (_output) { return _output.ToString(); } } }
+
+    /// <summary>The silo binary built beside these tests (same configuration).</summary>
+    public static string SiloDll { get; } = Repository.PathTo(Path.Combine("src", "Silo", "bin",
+        AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug",
+        "net10.0", "TaskStream.Silo.dll"));
+
+    public static async Task<SiloProcess> StartAsync(string workingDirectory, params (string Key, string Value)[] settings)
+    {
+        var port = TaskStreamServer.FreeTcpPort();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.ArgumentList.Add(SiloDll);
+        start.ArgumentList.Add($"--urls=http://127.0.0.1:{port}");
+        start.ArgumentList.Add($"--TaskStream:Cluster:SiloPort={TaskStreamServer.FreeTcpPort()}");
+        start.ArgumentList.Add($"--TaskStream:Cluster:GatewayPort={TaskStreamServer.FreeTcpPort()}");
+        start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
+        foreach (var (key, value) in settings)
+        {
+            start.ArgumentList.Add($"--{key}={value}");
+        }
+
+        var silo = new SiloProcess(Process.Start(start)!, new Uri($"http://127.0.0.1:{port}"));
+        try
+        {
+            await Eventually.TrueAsync(async () => !silo.HasExited && await silo.StatusAsync() is not null,
+                TimeSpan.FromSeconds(60), $"silo on port {port} answers /status");
+        }
+        catch (TimeoutException exception)
+        {
+            throw new TimeoutException($"{exception.Message}\n{silo.Output}");
+        }
+
+        return silo;
+    }
+
+    /// <summary>The silo's /status, or null while it does not answer.</summary>
+    public async Task<JsonElement?> StatusAsync()
+    {
+        try
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+            return JsonDocument.Parse(await http.GetStringAsync(new Uri(Url, "/status"))).RootElement;
+        }
+        catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>SIGKILL: the process dies at once, as in a crash.</summary>
+    public void Kill() => _process.Kill();
+
+    /// <summary>SIGTERM: a graceful stop.</summary>
+    public void Terminate() => Process.Start("kill", ["-TERM", _process.Id.ToString()]).WaitForExit();
+
+    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancellation = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cancellation.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+}
