@@ -1,0 +1,148 @@
+using System.Globalization;
+
+namespace TaskStream.Bench;
+
+/// <summary>
+/// Sizes and durations of a run. Full-run defaults keep <c>all</c> within about 15 minutes on the 2-core
+/// machine; <c>--smoke</c> shrinks everything to prove the bench works, in well under 2 minutes.
+/// </summary>
+public sealed record BenchOptions
+{
+    public static readonly string[] ScenarioNames = ["short", "large", "idle", "cancel"];
+
+    public required string[] Scenarios { get; init; }
+
+    public bool Smoke { get; init; }
+
+    /// <summary>Load before measuring, per target: the JIT needs about 20 s of it here (FACTS.md).</summary>
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Measured time per concurrency level in <c>short</c>.</summary>
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(30);
+
+    public int[] ShortClients { get; init; } = [16, 64, 256];
+
+    public int LargeTasks { get; init; } = 1_000_000;
+
+    /// <summary>Measured 1,000,000-task streams per target in <c>large</c>; the median is reported.</summary>
+    public int LargeRuns { get; init; } = 3;
+
+    public int[] IdleStreams { get; init; } = [1_000, 5_000, 10_000];
+
+    public int CancelClients { get; init; } = 500;
+
+    /// <summary>How many streams may be waiting for their first event at once while opening many.</summary>
+    public int ConnectConcurrency { get; init; } = 64;
+
+    public bool Build { get; init; } = true;
+
+    public string? ResultsDirectory { get; init; }
+
+    public static BenchOptions Smallest(string[] scenarios) => new()
+    {
+        Scenarios = scenarios,
+        Smoke = true,
+        Warmup = TimeSpan.Zero,
+        Duration = TimeSpan.FromSeconds(3),
+        ShortClients = [4],
+        LargeTasks = 20_000,
+        LargeRuns = 1,
+        IdleStreams = [20],
+        CancelClients = 10,
+        ConnectConcurrency = 8,
+    };
+
+    public const string Usage = """
+        usage: Bench <short|large|idle|cancel|all> [--smoke] [options]
+               Bench baseline-server --db PATH --urls URL [--interval-ms N]
+        options (full-run defaults in brackets; --smoke sets tiny ones, which these still override):
+          --warmup SEC               load before measuring, per target [20]
+          --duration SEC             measured time per level and target in short [30]
+          --clients 16,64,256        closed-loop clients per level in short
+          --large-tasks N            tasks in the large stream [1000000]
+          --large-runs N             measured large streams per target, median reported [3]
+          --idle-streams 1000,5000,10000   open streams per level in idle
+          --cancel-clients N         clients that disconnect mid-stream in cancel [500]
+          --connect-concurrency N    streams waiting for their first event at once [64]
+          --no-build                 do not build src/Silo (Release) first
+          --results DIR              where the JSON goes [bench/results]
+        """;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        if (args.Length == 0 || args[0].StartsWith('-'))
+        {
+            throw new ArgumentException("name a scenario");
+        }
+
+        var scenarios = args[0] == "all" ? ScenarioNames
+            : ScenarioNames.Contains(args[0]) ? [args[0]]
+            : throw new ArgumentException($"unknown scenario '{args[0]}'");
+        var rest = args.Skip(1).ToList();
+        var options = rest.Contains("--smoke") ? Smallest(scenarios) : new BenchOptions { Scenarios = scenarios };
+        for (var i = 0; i < rest.Count; i++)
+        {
+            string Value() => i + 1 < rest.Count ? rest[++i] : throw new ArgumentException($"{rest[i]} needs a value");
+            options = rest[i] switch
+            {
+                "--smoke" => options,
+                "--no-build" => options with { Build = false },
+                "--warmup" => options with { Warmup = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
+                "--duration" => options with { Duration = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
+                "--clients" => options with { ShortClients = Ints(Value()) },
+                "--large-tasks" => options with { LargeTasks = Ints(Value())[0] },
+                "--large-runs" => options with { LargeRuns = Ints(Value())[0] },
+                "--idle-streams" => options with { IdleStreams = Ints(Value()) },
+                "--cancel-clients" => options with { CancelClients = Ints(Value())[0] },
+                "--connect-concurrency" => options with { ConnectConcurrency = Ints(Value())[0] },
+                "--results" => options with { ResultsDirectory = Value() },
+                var unknown => throw new ArgumentException($"unknown option '{unknown}'"),
+            };
+        }
+
+        return options;
+    }
+
+    private static int[] Ints(string text) =>
+        [.. text.Split(',').Select(t => int.Parse(t.Replace("_", ""), NumberStyles.None, CultureInfo.InvariantCulture))];
+}
+
+/// <summary>Where things are: the repository, the silo build to run, results, and this run's scratch files.</summary>
+public sealed record BenchPaths(string Root, string SiloDll, string Results, string Scratch)
+{
+    public static BenchPaths Find(BenchOptions options)
+    {
+        var root = Up(Directory.GetCurrentDirectory()) ?? Up(AppContext.BaseDirectory)
+            ?? throw new InvalidOperationException("Run from inside the TaskStream repository (TaskStream.sln not found).");
+        return new BenchPaths(root,
+            Path.Combine(root, "src", "Silo", "bin", "Release", "net10.0", "TaskStream.Silo.dll"),
+            options.ResultsDirectory ?? Path.Combine(root, "bench", "results"),
+            Path.Combine(Path.GetTempPath(), $"taskstream-bench-{Environment.ProcessId}"));
+
+        static string? Up(string? directory)
+        {
+            for (var d = directory; d is not null; d = Path.GetDirectoryName(d))
+            {
+                if (File.Exists(Path.Combine(d, "TaskStream.sln")))
+                {
+                    return d;
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>A fresh directory for one scenario's database (a missing database is created by the silo).</summary>
+    public string NewDatabase(string scenario)
+    {
+        var directory = Path.Combine(Scratch, scenario);
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+
+        Directory.CreateDirectory(directory);
+        return Path.Combine(directory, "tasks.db");
+    }
+}

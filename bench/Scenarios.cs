@@ -1,0 +1,446 @@
+using System.Diagnostics;
+
+namespace TaskStream.Bench;
+
+/// <summary>What every scenario gets: its sizes, the paths, the one load client, the report, Ctrl-C.</summary>
+public sealed record BenchContext(BenchOptions Options, BenchPaths Paths, SseLoad Load, Report Report, CancellationToken Token)
+{
+    public Task<ServerProcess> StartAsync(Target target, ServerConfig config) =>
+        ServerProcess.StartAsync(target, config, Paths, Load.Http, Token);
+}
+
+/// <summary>
+/// The four scenarios. Each starts its own servers (the silo first: it creates and seeds a missing
+/// database, which the baseline then reads as it is), runs the same driver against both, one after the
+/// other, and reports TaskStream beside the baseline.
+/// </summary>
+public static class Scenarios
+{
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(60);
+
+    public static Task RunAsync(string name, BenchContext context) => name switch
+    {
+        "short" => ShortAsync(context),
+        "large" => LargeAsync(context),
+        "idle" => IdleAsync(context),
+        "cancel" => CancelAsync(context),
+        _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
+    };
+
+    /// <summary>Closed-loop clients each repeatedly streaming the five seed tasks.</summary>
+    private static async Task ShortAsync(BenchContext context)
+    {
+        var (options, report) = (context.Options, context.Report);
+        var section = report.Begin("short",
+            $"short: closed-loop clients streaming /tasks/stream?limit=5, {options.Duration.TotalSeconds:0} s per level and target (ABBA slices), " +
+            $"{options.Warmup.TotalSeconds:0} s warm-up per target");
+        var config = new ServerConfig(context.Paths.NewDatabase("short"), 1_000, EventIntervalMs: 0, LogStreams: false);
+        await using var taskStream = await context.StartAsync(Target.TaskStream, config);
+        await using var baseline = await context.StartAsync(Target.Baseline, config);
+        ServerProcess[] servers = [taskStream, baseline];
+        const string path = "/tasks/stream?limit=5";
+        await CheckSameBytesAsync(context, section, taskStream, baseline, path);
+
+        var plan = new StreamPlan { ExpectTasks = 5 };
+        foreach (var server in servers)
+        {
+            await WarmUpAsync(context, section, server, () =>
+                Drivers.ClosedLoopAsync(context.Load, server.Url(path), plan, 64, options.Warmup, context.Token));
+        }
+
+        foreach (var clients in options.ShortClients)
+        {
+            // Each target's time is cut in two slices run A B B A, so a drift in the machine's other load
+            // (2 shared cores) weighs on both targets alike rather than on whichever ran second.
+            var slices = options.Smoke ? 1 : 2;
+            var slice = options.Duration / slices;
+            var results = servers.ToDictionary(s => s.Target, _ => (Stats: new LoadStats(), Elapsed: TimeSpan.Zero));
+            for (var round = 0; round < slices; round++)
+            {
+                foreach (var server in round % 2 == 0 ? servers : servers.AsEnumerable().Reverse())
+                {
+                    Progress("short", $"{server.Target}: {clients} clients for {slice.TotalSeconds:0.#} s");
+                    var (stats, elapsed) = await Drivers.ClosedLoopAsync(context.Load, server.Url(path), plan, clients, slice, context.Token);
+                    server.EnsureRunning($"{clients} clients");
+                    results[server.Target].Stats.Add(stats);
+                    results[server.Target] = (results[server.Target].Stats, results[server.Target].Elapsed + elapsed);
+                }
+            }
+
+            foreach (var (target, (stats, _)) in results)
+            {
+                report.Check(stats.Errors == 0, "short", $"{target}, {clients} clients: {stats.ErrorSummary()}", target);
+                report.Check(stats.Ok > 0, "short", $"{target}, {clients} clients: no stream completed", target);
+            }
+
+            var (ts, bl) = (results[Target.TaskStream], results[Target.Baseline]);
+            double StreamsPerSecond((LoadStats Stats, TimeSpan Elapsed) r) => r.Stats.Ok / r.Elapsed.TotalSeconds;
+            var c = $"{clients} clients";
+            var throughput = section.Add(new Row(c, "streams/s", "/s", StreamsPerSecond(ts), StreamsPerSecond(bl)));
+            if (clients == 64)
+            {
+                section.Rows[^1] = throughput with
+                {
+                    Target = "≥0.80× baseline, 0 errors",
+                    TargetMet = throughput.Ratio >= 0.80 && ts.Stats.Errors == 0,
+                };
+            }
+
+            section.Add(new Row(c, "events/s", "/s", ts.Stats.Tasks / ts.Elapsed.TotalSeconds, bl.Stats.Tasks / bl.Elapsed.TotalSeconds));
+            section.Add(new Row(c, "TTFE p50", "ms", ts.Stats.TtfePercentile(50), bl.Stats.TtfePercentile(50)));
+            section.Add(new Row(c, "TTFE p99", "ms", ts.Stats.TtfePercentile(99), bl.Stats.TtfePercentile(99)));
+            section.Add(new Row(c, "errors", "count", ts.Stats.Errors, bl.Stats.Errors));
+        }
+
+        Report.Print(section);
+    }
+
+    /// <summary>One client streaming a large table: throughput and the server's memory while it serves it.</summary>
+    private static async Task LargeAsync(BenchContext context)
+    {
+        var (options, report) = (context.Options, context.Report);
+        var n = options.LargeTasks;
+        var section = report.Begin("large",
+            $"large: one client streams {n:#,0} tasks, median of {options.LargeRuns} run(s) per target after " +
+            $"{options.Warmup.TotalSeconds:0} s warm-up");
+        var config = new ServerConfig(context.Paths.NewDatabase("large"), n, EventIntervalMs: 0, LogStreams: false);
+        await using var taskStream = await context.StartAsync(Target.TaskStream, config);
+        await using var baseline = await context.StartAsync(Target.Baseline, config);
+        var path = $"/tasks/stream?limit={n}";
+        var plan = new StreamPlan { ExpectTasks = n };
+
+        var results = new Dictionary<Target, (double EventsPerSecond, double ColdMb, double BeforeMb, double PeakMb, bool PeakFromHwm)>();
+        foreach (var server in new[] { taskStream, baseline })
+        {
+            var cold = server.Memory().RssKb;
+            await WarmUpAsync(context, section, server, async () =>
+            {
+                var stats = new LoadStats();
+                var start = Stopwatch.GetTimestamp();
+                do
+                {
+                    stats.Add(await context.Load.StreamAsync(server.Url(path), plan, context.Token));
+                }
+                while (Stopwatch.GetElapsedTime(start) < options.Warmup && stats.Errors == 0);
+
+                return (stats, Stopwatch.GetElapsedTime(start));
+            });
+            await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
+
+            // Growth is measured from the warm, idle server: the peak is reset (VmHWM) and also sampled.
+            var before = server.Memory().RssKb;
+            var hwmReset = server.TryResetPeak();
+            using var stopSampling = new CancellationTokenSource();
+            long sampledPeak = before;
+            var sampler = Task.Run(async () =>
+            {
+                while (!stopSampling.IsCancellationRequested)
+                {
+                    sampledPeak = Math.Max(sampledPeak, server.Memory().RssKb);
+                    await Task.Delay(50, CancellationToken.None);
+                }
+            });
+
+            Progress("large", $"{server.Target}: {options.LargeRuns} measured run(s)");
+            var rates = new List<double>();
+            for (var run = 0; run < options.LargeRuns; run++)
+            {
+                var result = await context.Load.StreamAsync(server.Url(path), plan, context.Token);
+                server.EnsureRunning($"run {run + 1}");
+                report.Check(result.Ok, "large", $"{server.Target}, run {run + 1}: {result.Error}", server.Target);
+                rates.Add(result.Ok ? result.Tasks / (result.TotalMs / 1000) : double.NaN);
+            }
+
+            await stopSampling.CancelAsync();
+            await sampler;
+            var peak = Math.Max(sampledPeak, hwmReset ? server.Memory().PeakKb : 0);
+            results[server.Target] = (Percentiles.Of(rates, 50), cold / 1024.0, before / 1024.0, peak / 1024.0, hwmReset);
+        }
+
+        var (ts, bl) = (results[Target.TaskStream], results[Target.Baseline]);
+        var rate = section.Add(new Row($"{n:#,0} tasks", "events/s", "/s", ts.EventsPerSecond, bl.EventsPerSecond));
+        section.Rows[^1] = rate with { Target = "≥300,000/s", TargetMet = ts.EventsPerSecond >= 300_000 };
+        section.Add(new Row("server", "RSS at start", "MB", ts.ColdMb, bl.ColdMb));
+        section.Add(new Row("server", "RSS warm, before", "MB", ts.BeforeMb, bl.BeforeMb));
+        section.Add(new Row("server", "peak RSS (VmHWM)", "MB", ts.PeakMb, bl.PeakMb));
+        var growth = ts.PeakMb - ts.BeforeMb;
+        section.Add(new Row("server", "RSS growth", "MB", growth, bl.PeakMb - bl.BeforeMb)
+        {
+            Target = "<32 MB",
+            TargetMet = growth < 32,
+        });
+        section.Notes.Add("growth = peak during the measured runs − RSS of the warm idle server just before them; " +
+            (ts.PeakFromHwm ? "peak from VmHWM after resetting it (clear_refs 5) and 50 ms RSS samples" : "peak from 50 ms RSS samples (VmHWM reset not permitted)"));
+        Report.Print(section);
+    }
+
+    /// <summary>Many open streams that each got their first event and then wait: memory per stream.</summary>
+    private static async Task IdleAsync(BenchContext context)
+    {
+        var (options, report) = (context.Options, context.Report);
+        var idleWarmup = options.Warmup > TimeSpan.FromSeconds(10) ? TimeSpan.FromSeconds(10) : options.Warmup;
+        var section = report.Begin("idle",
+            $"idle: N open streams (pacing 600 s: first event, then nothing), a fresh server per level, " +
+            $"{idleWarmup.TotalSeconds:0} s warm-up, at most {options.ConnectConcurrency} connects in flight");
+        var database = context.Paths.NewDatabase("idle");
+        foreach (var n in options.IdleStreams)
+        {
+            var results = new Dictionary<Target, IdleResult>();
+            foreach (var target in new[] { Target.TaskStream, Target.Baseline })
+            {
+                var config = new ServerConfig(database, 1_000, EventIntervalMs: 600_000, LogStreams: false);
+                await using var server = await context.StartAsync(target, config);
+                results[target] = await MeasureIdleAsync(context, section, server, n, idleWarmup);
+            }
+
+            var (ts, bl) = (results[Target.TaskStream], results[Target.Baseline]);
+            var c = $"{n:#,0} streams";
+            var atTarget = n == 10_000;
+            section.Add(new Row(c, "streams open", "count", ts.Stats.Ok, bl.Stats.Ok));
+            section.Add(new Row(c, "memory per stream", "KB", ts.KbPerStream, bl.KbPerStream)
+            {
+                Target = atTarget ? "<32 KB" : null,
+                TargetMet = atTarget ? ts.KbPerStream < 32 : null,
+            });
+            var p99 = ts.Stats.TtfePercentile(99);
+            section.Add(new Row(c, "TTFE p50", "ms", ts.Stats.TtfePercentile(50), bl.Stats.TtfePercentile(50)));
+            section.Add(new Row(c, "TTFE p99", "ms", p99, bl.Stats.TtfePercentile(99))
+            {
+                Target = atTarget ? "<100 ms" : null,
+                TargetMet = atTarget ? p99 < 100 : null,
+            });
+            section.Add(new Row(c, "errors", "count", ts.Stats.Errors, bl.Stats.Errors)
+            {
+                Target = atTarget ? "0" : null,
+                TargetMet = atTarget ? ts.Stats.Errors == 0 && ts.Crashed is null : null,
+            });
+            section.Add(new Row(c, "time to open all", "s", ts.OpenSeconds, bl.OpenSeconds));
+            // What each open stream pins: its socket, and on a server that holds a SQLite connection per
+            // stream (the baseline does, by design) the database and WAL files. Against `ulimit -n` this,
+            // not memory, can be what caps the number of streams.
+            section.Add(new Row(c, "server fds per stream", "fds", ts.FilesPerStream, bl.FilesPerStream));
+            foreach (var (target, result) in results.Where(r => r.Value.Crashed is not null))
+            {
+                section.Notes.Add($"{c}: {target} exited during the level: {result.Crashed}");
+            }
+        }
+
+        section.Notes.Add("memory per stream = (server RSS 2 s after all N got their first event − RSS of the warm, drained server) / N");
+        section.Notes.Add($"servers inherit this shell's open-files limit; a stream that holds its SQLite connection pins ~3 fds (socket, db, WAL)");
+        Report.Print(section);
+    }
+
+    private sealed record IdleResult(LoadStats Stats, double KbPerStream, double FilesPerStream, double OpenSeconds, string? Crashed);
+
+    /// <summary>
+    /// One idle level on one fresh server. A server that dies under the load is an outcome to report (with
+    /// its exit code and last words), not the end of the scenario: the other target and levels still run.
+    /// </summary>
+    private static async Task<IdleResult> MeasureIdleAsync(BenchContext context, Section section, ServerProcess server, int n, TimeSpan warmup)
+    {
+        var (report, target) = (context.Report, server.Target);
+        const string path = "/tasks/stream?limit=5";
+        if (warmup > TimeSpan.Zero)
+        {
+            await WarmUpAsync(context, section, server, async () =>
+            {
+                var stats = new LoadStats();
+                var start = Stopwatch.GetTimestamp();
+                while (Stopwatch.GetElapsedTime(start) < warmup && stats.Errors == 0)
+                {
+                    var round = await OpenAndHoldAsync(context, server, path, Math.Min(200, n));
+                    round.Release();
+                    await round.AllDone;
+                    stats.Add(round.Stats);
+                }
+
+                return (stats, Stopwatch.GetElapsedTime(start));
+            });
+        }
+
+        await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
+        await Task.Delay(1000, context.Token);
+        var before = server.Memory().RssKb;
+        var filesBefore = server.OpenFiles();
+
+        Progress("idle", $"{target}: opening {n:#,0} streams");
+        var opening = Stopwatch.GetTimestamp();
+        var open = await OpenAndHoldAsync(context, server, path, n);
+        var openSeconds = Stopwatch.GetElapsedTime(opening).TotalSeconds;
+        await Task.Delay(2000, context.Token); // let the server settle before reading its memory
+        if (server.ExitDescription() is { } crashed)
+        {
+            open.Release();
+            await open.AllDone.WaitAsync(DrainLimit, context.Token);
+            var summary = string.Join(" ", crashed.Split('\n').Take(2)); // exit code, and its last line
+            report.Problem("idle", $"{target}, {n} streams: {open.Stats.ErrorSummary()}; then the server {summary}", target);
+            return new IdleResult(open.Stats, double.NaN, double.NaN, openSeconds, summary);
+        }
+
+        var after = server.Memory().RssKb;
+        var filesAfter = server.OpenFiles();
+        var status = await server.StatusAsync(context.Load.Http, context.Token);
+        open.Release();
+        await open.AllDone.WaitAsync(DrainLimit, context.Token);
+        var (drained, _) = await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
+
+        report.Check(open.Stats.Errors == 0, "idle", $"{target}, {n} streams: {open.Stats.ErrorSummary()}", target);
+        report.Check(status.ActiveStreams == open.Stats.Ok, "idle",
+            $"{target}, {n} streams: server reported {status.ActiveStreams} active streams while {open.Stats.Ok} were open", target);
+        report.Check(drained.ActiveStreams == 0 && drained.OpenConnections == 0, "idle",
+            $"{target}, {n} streams: after closing, {drained.ActiveStreams} streams and {drained.OpenConnections} connections still open", target);
+        return new IdleResult(open.Stats, (after - before) / (double)n, (filesAfter - filesBefore) / (double)n, openSeconds, null);
+    }
+
+    /// <summary>Clients leaving mid-stream: how fast the server lets go of the query, from its own log.</summary>
+    private static async Task CancelAsync(BenchContext context)
+    {
+        var (options, report) = (context.Options, context.Report);
+        var n = options.CancelClients;
+        var section = report.Begin("cancel",
+            $"cancel: {n} clients read 1-2 events of a stream paced at 200 ms, then disconnect; " +
+            $"{options.Warmup.TotalSeconds:0} s warm-up per target");
+        var config = new ServerConfig(context.Paths.NewDatabase("cancel"), 10_000, EventIntervalMs: 200, LogStreams: true);
+        await using var taskStream = await context.StartAsync(Target.TaskStream, config);
+        await using var baseline = await context.StartAsync(Target.Baseline, config);
+        const string path = "/tasks/stream?limit=1000";
+        StreamPlan PlanFor(int i) => new() { DisconnectAfter = 1 + (i % 2) };
+
+        var results = new Dictionary<Target, (LoadStats Stats, List<StreamLogLine> Lines, ServerStatus Final, TimeSpan Drain)>();
+        foreach (var server in new[] { taskStream, baseline })
+        {
+            await WarmUpAsync(context, section, server, async () =>
+            {
+                var stats = new LoadStats();
+                var start = Stopwatch.GetTimestamp();
+                while (Stopwatch.GetElapsedTime(start) < options.Warmup && stats.Errors == 0)
+                {
+                    var (round, done) = await Drivers.OpenManyAsync(context.Load, server.Url(path), PlanFor, Math.Min(100, n),
+                        options.ConnectConcurrency, context.Token);
+                    await done;
+                    stats.Add(round);
+                }
+
+                return (stats, Stopwatch.GetElapsedTime(start));
+            });
+            await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
+            await Task.Delay(500, context.Token);
+            server.TakeStreamLines(); // the warm-up's
+
+            Progress("cancel", $"{server.Target}: {n} clients");
+            var (stats, allDone) = await Drivers.OpenManyAsync(context.Load, server.Url(path), PlanFor, n,
+                options.ConnectConcurrency, context.Token);
+            await allDone.WaitAsync(DrainLimit, context.Token);
+            server.EnsureRunning($"{n} disconnects");
+            var (final, drain) = await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
+
+            // The server logs a stream once it has let go of it; wait (bounded) for all n lines.
+            var lines = server.TakeStreamLines();
+            var waitStart = Stopwatch.GetTimestamp();
+            while (lines.Count < n && Stopwatch.GetElapsedTime(waitStart) < TimeSpan.FromSeconds(15))
+            {
+                await Task.Delay(100, context.Token);
+                lines.AddRange(server.TakeStreamLines());
+            }
+
+            results[server.Target] = (stats, lines, final, drain);
+            var cancelled = lines.Count(l => l.Outcome == "cancelled");
+            report.Check(stats.Errors == 0, "cancel", $"{server.Target}: {stats.ErrorSummary()}", server.Target);
+            report.Check(server.StreamLineCount > 0 || lines.Count > 0, "cancel",
+                $"{server.Target} wrote no per-stream log lines (a silo without the TaskEventStream log? merge main)", server.Target);
+            report.Check(cancelled == n, "cancel", $"{server.Target}: {cancelled} 'cancelled' log lines for {n} disconnects " +
+                $"(outcomes: {string.Join(", ", lines.GroupBy(l => l.Outcome).Select(g => $"{g.Key} {g.Count()}"))})", server.Target);
+            report.Check(final.ActiveStreams == 0 && final.OpenConnections == 0, "cancel",
+                $"{server.Target}: {final.ActiveStreams} streams and {final.OpenConnections} connections still open {drain.TotalSeconds:0.0} s after the last disconnect", server.Target);
+        }
+
+        var (ts, bl) = (results[Target.TaskStream], results[Target.Baseline]);
+        static double Release(List<StreamLogLine> lines, double p) =>
+            Percentiles.Of(lines.Where(l => l.Outcome == "cancelled").Select(l => l.ReleaseMs), p);
+        var c = $"{n} disconnects";
+        section.Add(new Row(c, "cancelled log lines", "count", ts.Lines.Count(l => l.Outcome == "cancelled"), bl.Lines.Count(l => l.Outcome == "cancelled")));
+        section.Add(new Row(c, "ReleaseMs p50", "ms", Release(ts.Lines, 50), Release(bl.Lines, 50)));
+        var p99 = Release(ts.Lines, 99);
+        section.Add(new Row(c, "ReleaseMs p99", "ms", p99, Release(bl.Lines, 99)) { Target = "<100 ms", TargetMet = p99 < 100 });
+        section.Add(new Row(c, "ReleaseMs max", "ms", Release(ts.Lines, 100), Release(bl.Lines, 100)));
+        section.Add(new Row(c, "client errors", "count", ts.Stats.Errors, bl.Stats.Errors));
+        var tsZero = ts.Final.ActiveStreams + ts.Final.OpenConnections;
+        section.Add(new Row("after", "active_streams + open_connections", "count", tsZero, bl.Final.ActiveStreams + bl.Final.OpenConnections)
+        {
+            Target = "back to 0",
+            TargetMet = tsZero == 0,
+        });
+        section.Add(new Row("after", "time until back to 0", "s", ts.Drain.TotalSeconds, bl.Drain.TotalSeconds));
+        section.Notes.Add("ReleaseMs: the server's own per-stream log, from the disconnect being seen to the query's DB connection closed");
+        Report.Print(section);
+    }
+
+    /// <summary>Opens n streams that hold after their first event; Release() lets them all close.</summary>
+    private static async Task<HeldStreams> OpenAndHoldAsync(BenchContext context, ServerProcess server, string path, int n)
+    {
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var plan = new StreamPlan { HoldAfterFirst = hold.Task };
+        var (stats, allDone) = await Drivers.OpenManyAsync(context.Load, server.Url(path), _ => plan, n,
+            context.Options.ConnectConcurrency, context.Token);
+        return new HeldStreams(stats, allDone, hold);
+    }
+
+    private sealed record HeldStreams(LoadStats Stats, Task AllDone, TaskCompletionSource Hold)
+    {
+        public void Release() => Hold.TrySetResult();
+    }
+
+    /// <summary>Runs warm-up load (nothing of it is measured) unless the warm-up is zero; notes its errors.</summary>
+    private static async Task WarmUpAsync(BenchContext context, Section section, ServerProcess server, Func<Task<(LoadStats Stats, TimeSpan Elapsed)>> load)
+    {
+        if (context.Options.Warmup <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        Progress(section.Scenario, $"{server.Target}: warming up");
+        var (stats, elapsed) = await load();
+        server.EnsureRunning("warm-up");
+        if (stats.Errors > 0)
+        {
+            section.Notes.Add($"{server.Target} warm-up ({elapsed.TotalSeconds:0} s): {stats.ErrorSummary()}");
+        }
+    }
+
+    private static void Progress(string scenario, string text) =>
+        Console.WriteLine($"  [{DateTime.Now:HH:mm:ss} {scenario}] {text}");
+
+    /// <summary>
+    /// The baseline must write the very bytes the silo writes, or the comparison is not like for like: the
+    /// task events byte for byte, and an end event with the same count. Extra fields the silo puts in its end
+    /// event (diagnostics such as which silo served it) are noted, not failed: they are a few bytes per stream.
+    /// </summary>
+    private static async Task CheckSameBytesAsync(BenchContext context, Section section, ServerProcess taskStream, ServerProcess baseline, string path)
+    {
+        var silo = System.Text.Encoding.UTF8.GetString(await context.Load.Http.GetByteArrayAsync(taskStream.Url(path), context.Token));
+        var bare = System.Text.Encoding.UTF8.GetString(await context.Load.Http.GetByteArrayAsync(baseline.Url(path), context.Token));
+        var (siloTasks, siloEnd) = SplitAtEnd(silo);
+        var (bareTasks, bareEnd) = SplitAtEnd(bare);
+        var sameEnd = siloEnd?.TryGetProperty("count", out var siloCount) == true && bareEnd?.TryGetProperty("count", out var bareCount) == true
+            && siloCount.GetInt64() == bareCount.GetInt64();
+        context.Report.Check(siloTasks == bareTasks && sameEnd, "short",
+            $"baseline's SSE differs from the silo's for {path}:\n--- silo\n{silo}\n--- baseline\n{bare}");
+        var extra = siloEnd?.EnumerateObject().Select(p => p.Name).Where(name => name != "count").ToList() ?? [];
+        if (extra.Count > 0)
+        {
+            section.Notes.Add($"the silo's end event carries fields the baseline's does not: {string.Join(", ", extra)}; task events are byte-identical");
+        }
+
+        static (string Tasks, System.Text.Json.JsonElement? End) SplitAtEnd(string body)
+        {
+            var at = body.IndexOf("event: end\n", StringComparison.Ordinal);
+            if (at < 0)
+            {
+                return (body, null);
+            }
+
+            var data = body[at..].Split('\n').FirstOrDefault(line => line.StartsWith("data: ", StringComparison.Ordinal));
+            return (body[..at], data is null ? null : System.Text.Json.JsonDocument.Parse(data["data: ".Length..]).RootElement.Clone());
+        }
+    }
+}
