@@ -12,29 +12,30 @@ namespace TaskStream.Api;
 /// </summary>
 public sealed class QueryGrainPool(IGrainFactory grains, IOptions<QueryGrainPoolOptions> options)
 {
-    private readonly ConcurrentQueue<Guid> _idle = new();
+    // References, not keys: GetGrain resolves the interface type by reflection on every call.
+    private readonly ConcurrentQueue<ITaskQueryGrain> _idle = new();
     private readonly int _capacity = options.Value.PoolSize;
     private int _idleCount;
 
     public QueryGrainLease Rent()
     {
-        if (_idle.TryDequeue(out var key))
+        if (_idle.TryDequeue(out var grain))
         {
             Interlocked.Decrement(ref _idleCount);
         }
         else
         {
-            key = Guid.NewGuid();
+            grain = grains.GetGrain<ITaskQueryGrain>(Guid.NewGuid());
         }
 
-        return new QueryGrainLease(this, key, grains.GetGrain<ITaskQueryGrain>(key));
+        return new QueryGrainLease(this, grain);
     }
 
-    internal void Return(Guid key)
+    internal void Return(ITaskQueryGrain grain)
     {
         if (Interlocked.Increment(ref _idleCount) <= _capacity)
         {
-            _idle.Enqueue(key);
+            _idle.Enqueue(grain);
         }
         else
         {
@@ -47,7 +48,7 @@ public sealed class QueryGrainPool(IGrainFactory grains, IOptions<QueryGrainPool
 /// One request's grain. <see cref="Release"/> it once the enumeration has been disposed; a grain whose
 /// query failed is not released, as its silo may be gone.
 /// </summary>
-public sealed class QueryGrainLease(QueryGrainPool pool, Guid key, ITaskQueryGrain grain)
+public sealed class QueryGrainLease(QueryGrainPool pool, ITaskQueryGrain grain)
 {
     private int _released;
 
@@ -57,7 +58,7 @@ public sealed class QueryGrainLease(QueryGrainPool pool, Guid key, ITaskQueryGra
     {
         if (Interlocked.Exchange(ref _released, 1) == 0)
         {
-            pool.Return(key);
+            pool.Return(Grain);
         }
     }
 }

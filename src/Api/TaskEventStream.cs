@@ -18,13 +18,12 @@ namespace TaskStream.Api;
 
 /// <summary>
 /// Relays one query grain's tasks to one client as Server-Sent Events: headers at once, a <c>task</c>
-/// event per task (the first carrying <c>retry</c>), a closing <c>end</c> event, pacing between events and
-/// heartbeats while idle. The client's disconnect, or host shutdown, cancels the grain's iterator.
+/// event per task (the first carrying <c>retry</c>), a closing <c>end</c> event, pacing between events, and
+/// heartbeats (through <see cref="HeartbeatMonitor"/>) while it waits. The client's disconnect, or host
+/// shutdown, cancels the grain's iterator.
 /// </summary>
 internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery query) : IResult
 {
-    private static readonly byte[] Heartbeat = ":\n\n"u8.ToArray();
-
     private long _events;
     private long _endedAt;
 
@@ -65,8 +64,9 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             }
 
             await StartAsync(http, token);
-            await SseFormatter.WriteAsync(
-                EventsAsync(enumerator, haveFirst, http.Response, options, token), http.Response.Body, WriteData, token);
+            using var heartbeat = services.GetRequiredService<HeartbeatMonitor>().Watch(http.Response);
+            await SseFormatter.WriteAsync(EventsAsync(enumerator, haveFirst, http.Response, heartbeat, options, token),
+                new UnflushedPipeStream(http.Response.BodyWriter), WriteData, token);
             // Finish the response now; the client need not wait for the grain's final Dispose round trip below.
             await http.Response.CompleteAsync();
         }
@@ -134,13 +134,12 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     }
 
     private async IAsyncEnumerable<SseItem<object>> EventsAsync(
-        IAsyncEnumerator<TaskQueryEvent> results, bool haveFirst, HttpResponse response, StreamingOptions options,
-        [EnumeratorCancellation] CancellationToken token)
+        IAsyncEnumerator<TaskQueryEvent> results, bool haveFirst, HttpResponse response, HeartbeatMonitor.Heartbeat heartbeat,
+        StreamingOptions options, [EnumeratorCancellation] CancellationToken token)
     {
         var pacing = TimeSpan.FromMilliseconds(options.EventIntervalMs);
-        var heartbeat = TimeSpan.FromSeconds(options.HeartbeatSeconds);
         var retry = TimeSpan.FromMilliseconds(options.RetryMs);
-        var more = haveFirst || await WithHeartbeatsAsync(results.MoveNextAsync(), response, heartbeat, token);
+        var more = haveFirst || await NextAsync(results.MoveNextAsync(), response, heartbeat, token);
         string? ranOn = null;
         while (more)
         {
@@ -159,7 +158,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             }
 
             var next = pacing > TimeSpan.Zero ? MoveNextThenPaceAsync(results, pacing, token) : results.MoveNextAsync();
-            more = await WithHeartbeatsAsync(next, response, heartbeat, token);
+            more = await NextAsync(next, response, heartbeat, token);
         }
 
         // No id: the client's Last-Event-ID stays the last task's, so a reconnect after `end` gets 204.
@@ -183,31 +182,27 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     }
 
     /// <summary>
-    /// Waits for the next task, writing a <c>:</c> comment whenever nothing was written for the heartbeat
-    /// interval. SseFormatter has no API for comments; writing here is safe because the formatter is
-    /// waiting on this very call and writes nothing meanwhile.
+    /// The next result, if it is there already; otherwise sends what was written so far (events that were
+    /// ready at once go out in one send) and waits, letting the <see cref="HeartbeatMonitor"/> write a
+    /// <c>:</c> comment meanwhile if the wait is long.
     /// </summary>
-    private static async ValueTask<bool> WithHeartbeatsAsync(
-        ValueTask<bool> next, HttpResponse response, TimeSpan heartbeat, CancellationToken token)
+    private static async ValueTask<bool> NextAsync(
+        ValueTask<bool> next, HttpResponse response, HeartbeatMonitor.Heartbeat heartbeat, CancellationToken token)
     {
         if (next.IsCompleted)
         {
             return await next;
         }
 
-        var pending = next.AsTask();
-        while (true)
+        await response.BodyWriter.FlushAsync(token);
+        heartbeat.ReleaseWhileWaiting();
+        try
         {
-            try
-            {
-                // No token here: the pending call observes it itself, and ends at once when it fires.
-                return await pending.WaitAsync(heartbeat, CancellationToken.None);
-            }
-            catch (TimeoutException)
-            {
-                await response.Body.WriteAsync(Heartbeat, token);
-                await response.Body.FlushAsync(token);
-            }
+            return await next;
+        }
+        finally
+        {
+            await heartbeat.ResumeAsync();
         }
     }
 

@@ -23,6 +23,7 @@ public static class TaskStreamApi
         services.AddOptions<QueryGrainPoolOptions>().BindConfiguration(QueryGrainPoolOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<QueryGrainPool>();
+        services.AddSingleton<HeartbeatMonitor>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, TaskStreamJsonContext.Default));
         return services;

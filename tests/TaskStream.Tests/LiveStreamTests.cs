@@ -15,7 +15,7 @@ public sealed class LiveStreamTests(PacedHost host)
     [Fact]
     public async Task AHeartbeatCommentFillsEverySilenceLongerThanTheHeartbeatInterval()
     {
-        // Events come every 2.5 s, heartbeats after 1 s of silence: at least two comments between events 1 and 2.
+        // Events come every 3.5 s, heartbeats after 1 s of silence: at least two comments between events 1 and 2.
         using var response = await Http.SendAsync(Sse.Get("/tasks/stream"), HttpCompletionOption.ResponseHeadersRead);
         await using var body = await response.Content.ReadAsStreamAsync();
         var raw = await ReadUntilAsync(body, text => text.Contains("id: 2\n"), TimeSpan.FromSeconds(10));
@@ -39,7 +39,7 @@ public sealed class LiveStreamTests(PacedHost host)
         }
 
         Assert.Equal(["task", "task", "end"], arrivals.Select(a => a.Type));
-        Assert.True(arrivals[1].At - arrivals[0].At >= TimeSpan.FromMilliseconds(2400), $"{arrivals[1].At - arrivals[0].At}");
+        Assert.True(arrivals[1].At - arrivals[0].At >= TimeSpan.FromMilliseconds(3400), $"{arrivals[1].At - arrivals[0].At}");
         // No pause before `end`: the last task closes the stream at once.
         Assert.True(arrivals[2].At - arrivals[1].At < TimeSpan.FromMilliseconds(2000), $"{arrivals[2].At - arrivals[1].At}");
     }
@@ -59,7 +59,7 @@ public sealed class LiveStreamTests(PacedHost host)
         var released = await Eventually.TrueAsync(async () => await StatusAsync() is (0, 0) && metrics.RunningQueries == 0, TimeSpan.FromSeconds(5),
             "the stream ends and the grain's iterator is cancelled once the client has gone");
 
-        // The next event would have come 2.5 s later; the grain must not wait for it (nor for Orleans' 30 s sweep).
+        // The next event would have come 3.5 s later; the grain must not wait for it (nor for Orleans' 30 s sweep).
         Assert.True(released < TimeSpan.FromSeconds(1), $"released after {released}");
     }
 

@@ -50,7 +50,7 @@ public sealed class PostgresFastHostCollection : ICollectionFixture<PostgresFast
 
 /// <summary>Paces events slower than its heartbeat, so streams stay open and idle between events.</summary>
 public sealed class PacedHost() : StoreHost("sqlite",
-    ("TaskStream:Streaming:EventIntervalMs", "2500"), ("TaskStream:Streaming:HeartbeatSeconds", "1"));
+    ("TaskStream:Streaming:EventIntervalMs", "3500"), ("TaskStream:Streaming:HeartbeatSeconds", "1"));
 
 [CollectionDefinition(nameof(PacedHost))]
 public sealed class PacedHostCollection : ICollectionFixture<PacedHost>;
