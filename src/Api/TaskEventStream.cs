@@ -29,11 +29,9 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
 
     public async Task ExecuteAsync(HttpContext http)
     {
-        var services = http.RequestServices;
-        var options = services.GetRequiredService<IOptions<StreamingOptions>>().Value;
-        var metrics = services.GetRequiredService<TaskStreamMetrics>();
-        var stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
-        http.Response.Headers["X-TaskStream-Silo"] = services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToString();
+        var relay = http.RequestServices.GetRequiredService<Services>();
+        var (options, metrics, stopping) = (relay.Options, relay.Metrics, relay.Stopping);
+        http.Response.Headers["X-TaskStream-Silo"] = relay.SiloName;
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
         // When the client left, as seen by the server: the start of the disconnect-to-release latency.
         using var aborted = http.RequestAborted.Register(static state => ((TaskEventStream)state!).MarkEnded(), this);
@@ -64,7 +62,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             }
 
             await StartAsync(http, token);
-            using var heartbeat = services.GetRequiredService<HeartbeatMonitor>().Watch(http.Response);
+            using var heartbeat = relay.Heartbeats.Watch(http.Response);
             await SseFormatter.WriteAsync(EventsAsync(enumerator, haveFirst, http.Response, heartbeat, options, token),
                 new UnflushedPipeStream(http.Response.BodyWriter), WriteData, token);
             // Finish the response now; the client need not wait for the grain's final Dispose round trip below.
@@ -88,7 +86,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             // `end` event makes the client reconnect with its Last-Event-ID, and a new grain picks up where
             // this one stopped. Even before any event: an EventSource gives up for good on an error status.
             outcome = "failed";
-            LogStreamFailed(Logger(services), exception);
+            LogStreamFailed(relay.Logger, exception);
             if (!http.Response.HasStarted)
             {
                 await StartAsync(http, CancellationToken.None);
@@ -108,7 +106,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             }
 
             metrics.StreamEnded();
-            LogStreamEnded(Logger(services), outcome, _events, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+            LogStreamEnded(relay.Logger, outcome, _events, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(Volatile.Read(ref _endedAt)).TotalMilliseconds,
                 query.Completed, query.Limit, query.After, query.ResumeAfter);
         }
@@ -116,7 +114,22 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
 
     private void MarkEnded() => Interlocked.CompareExchange(ref _endedAt, Stopwatch.GetTimestamp(), 0);
 
-    private static ILogger Logger(IServiceProvider services) => services.GetRequiredService<ILogger<TaskEventStream>>();
+    /// <summary>What every stream needs, resolved once per silo rather than once per request.</summary>
+    internal sealed class Services(IOptions<StreamingOptions> options, TaskStreamMetrics metrics, IHostApplicationLifetime lifetime,
+        HeartbeatMonitor heartbeats, ILocalSiloDetails silo, ILogger<TaskEventStream> logger)
+    {
+        public StreamingOptions Options { get; } = options.Value;
+
+        public TaskStreamMetrics Metrics { get; } = metrics;
+
+        public CancellationToken Stopping { get; } = lifetime.ApplicationStopping;
+
+        public HeartbeatMonitor Heartbeats { get; } = heartbeats;
+
+        public string SiloName { get; } = silo.SiloAddress.ToString();
+
+        public ILogger Logger { get; } = logger;
+    }
 
     private static async Task StartAsync(HttpContext http, CancellationToken token)
     {
@@ -206,9 +219,15 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         }
     }
 
+    // One JSON writer per thread, re-pointed at each event's buffer, instead of one per event.
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_json;
+    private static readonly ArrayBufferWriter<byte> Detached = new(1);
+
     private static void WriteData(SseItem<object> item, IBufferWriter<byte> buffer)
     {
-        using var writer = new Utf8JsonWriter(buffer);
+        var writer = t_json ??= new Utf8JsonWriter(Detached);
+        writer.Reset(buffer);
         switch (item.Data)
         {
             case TaskItem task:
@@ -220,6 +239,9 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             default:
                 throw new InvalidOperationException($"No SSE format for {item.Data.GetType()}.");
         }
+
+        writer.Flush();
+        writer.Reset(Detached); // holds no reference to the event's buffer
     }
 
     // One line per stream, never per event. ReleaseMs: from the stream's end (for "cancelled", the moment

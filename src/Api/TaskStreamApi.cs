@@ -24,6 +24,7 @@ public static class TaskStreamApi
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<QueryGrainPool>();
         services.AddSingleton<HeartbeatMonitor>();
+        services.AddSingleton<TaskEventStream.Services>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, TaskStreamJsonContext.Default));
         return services;

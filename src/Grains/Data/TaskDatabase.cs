@@ -16,16 +16,16 @@ namespace TaskStream.Grains.Data;
 public sealed partial class TaskDatabase : IAsyncDisposable
 {
     private readonly DatabaseOptions _options;
-    private readonly TaskStreamMetrics _metrics;
     private readonly ILogger<TaskDatabase> _logger;
     private readonly Func<DbConnection> _newConnection;
     private readonly NpgsqlDataSource? _postgres;
     private readonly Schema _schema;
+    private readonly StateChangeEventHandler _countConnections;
 
     public TaskDatabase(IOptions<DatabaseOptions> options, TaskStreamMetrics metrics, ILogger<TaskDatabase> logger)
     {
         _options = options.Value;
-        _metrics = metrics;
+        _countConnections = metrics.OnConnectionStateChange; // one delegate, not one per connection
         _logger = logger;
         if (_options.Provider == "postgres")
         {
@@ -60,7 +60,7 @@ public sealed partial class TaskDatabase : IAsyncDisposable
     public async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken = default)
     {
         var connection = _newConnection();
-        connection.StateChange += _metrics.OnConnectionStateChange;
+        connection.StateChange += _countConnections;
         try
         {
             await connection.OpenAsync(cancellationToken);

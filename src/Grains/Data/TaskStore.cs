@@ -11,7 +11,7 @@ namespace TaskStream.Grains.Data;
 /// </summary>
 public static class TaskStore
 {
-    private const string Select = "SELECT id AS Id, title AS Title, description AS Description, completed AS Completed FROM tasks";
+    private const string Select = "SELECT id, title, description, completed FROM tasks";
     private const string PageSql = Select + " WHERE id > @After ORDER BY id LIMIT @Take";
     private const string FilteredPageSql = Select + " WHERE completed = @Completed AND id > @After ORDER BY id LIMIT @Take";
 
@@ -30,20 +30,20 @@ public static class TaskStore
     {
         Validate(query);
         var pageSql = query.Completed is null ? PageSql : FilteredPageSql;
+        var page = new List<TaskItem>(Math.Min(pageSize, 64));
         long after, remaining;
-        List<TaskRow> page;
         await using (var connection = await openConnection(cancellationToken))
         {
             (after, remaining) = await StartAsync(connection, query, cancellationToken);
-            page = await ReadPageAsync(connection, pageSql, query, after, remaining, pageSize, cancellationToken);
+            await ReadPageAsync(connection, pageSql, query, after, remaining, pageSize, page, cancellationToken);
         }
 
         while (true)
         {
-            foreach (var row in page)
+            foreach (var task in page)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                yield return new TaskItem(row.Id, row.Title, row.Description, row.Completed);
+                yield return task;
             }
 
             remaining -= page.Count;
@@ -53,26 +53,32 @@ public static class TaskStore
             }
 
             after = page[^1].Id;
+            page.Clear();
             await using var connection = await openConnection(cancellationToken);
-            page = await ReadPageAsync(connection, pageSql, query, after, remaining, pageSize, cancellationToken);
+            await ReadPageAsync(connection, pageSql, query, after, remaining, pageSize, page, cancellationToken);
         }
     }
 
-    private static async Task<List<TaskRow>> ReadPageAsync(
-        DbConnection connection, string pageSql, TaskQuery query, long after, long remaining, int pageSize, CancellationToken cancellationToken)
+    // Dapper binds the parameters; the rows are read straight into TaskItem. (Dapper's own mapping would go
+    // through a settable-property class, because SQLite hands `completed` back as Int64, not bool: FACTS.md.)
+    private static async Task ReadPageAsync(DbConnection connection, string pageSql, TaskQuery query,
+        long after, long remaining, int pageSize, List<TaskItem> page, CancellationToken cancellationToken)
     {
         if (remaining <= 0)
         {
-            return [];
+            return;
         }
 
         var take = (int)Math.Min(pageSize, remaining);
-        var rows = await connection.QueryAsync<TaskRow>(new CommandDefinition(
+        await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
             pageSql, new { After = after, Take = take, query.Completed }, cancellationToken: cancellationToken));
-        return rows.AsList();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            page.Add(new TaskItem(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetBoolean(3)));
+        }
     }
 
-    private static async Task<(long After, long Remaining)> StartAsync(
+    private static async ValueTask<(long After, long Remaining)> StartAsync(
         DbConnection connection, TaskQuery query, CancellationToken cancellationToken)
     {
         var limit = query.Limit ?? long.MaxValue;
@@ -104,15 +110,5 @@ public static class TaskStore
         {
             throw new ArgumentOutOfRangeException(nameof(query), "Task ids to resume after must be 0 or more.");
         }
-    }
-
-    // SQLite hands INTEGER back as Int64, so Dapper maps into settable properties rather than the record's
-    // constructor (FACTS.md); Completed converts from 0/1.
-    private sealed class TaskRow
-    {
-        public long Id { get; set; }
-        public string Title { get; set; } = "";
-        public string Description { get; set; } = "";
-        public bool Completed { get; set; }
     }
 }
