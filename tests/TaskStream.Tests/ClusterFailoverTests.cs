@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 using TaskStream.Grains;
 using TaskStream.Tests.Infrastructure;
@@ -13,33 +11,18 @@ namespace TaskStream.Tests;
 public sealed class ClusterFailoverTests : IAsyncLifetime
 {
     private const int TaskCount = 120;
-    private readonly string _directory = TaskStreamServer.NewDirectory();
+    private readonly GrainCluster _grains = new("sqlite", silos: 3, taskCount: TaskCount, pageSize: 16);
     private InProcessTestCluster _cluster = null!;
 
     public async Task InitializeAsync()
     {
-        var builder = new InProcessTestClusterBuilder(3);
-        builder.ConfigureSiloHost((_, host) =>
-        {
-            host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["TaskStream:Database:Path"] = Path.Combine(_directory, "tasks.db"),
-                ["TaskStream:Database:SampleTasks"] = TaskCount.ToString(),
-                ["TaskStream:Database:PageSize"] = "16",
-            });
-            host.Services.AddTaskStreamGrains();
-        });
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
+        await _grains.InitializeAsync();
+        _cluster = _grains.Cluster;
     }
 
-    public async Task DisposeAsync()
-    {
-        await _cluster.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public Task DisposeAsync() => _grains.DisposeAsync();
 
-    private static TaskStreamMetrics Metrics(InProcessSiloHandle silo) => silo.ServiceProvider.GetRequiredService<TaskStreamMetrics>();
+    private static TaskStreamMetrics Metrics(InProcessSiloHandle silo) => GrainCluster.Metrics(silo);
 
     [Fact]
     public async Task QueryGrainsSpreadOverEverySilo()

@@ -6,10 +6,11 @@ using TaskStream.Grains;
 namespace TaskStream.Tests.Infrastructure;
 
 /// <summary>
-/// An <see cref="InProcessTestCluster"/> whose silo runs the TaskStream grains on a store of 300,000 tasks
-/// (the five seed tasks, then generated ones, every third completed): a SQLite file, or a PostgreSQL database.
+/// An <see cref="InProcessTestCluster"/> whose silos run the TaskStream grains on one store of tasks (by
+/// default 300,000: the five seed tasks, then generated ones, every third completed): a SQLite file, or a
+/// PostgreSQL database.
 /// </summary>
-public abstract class GrainCluster(string provider) : IAsyncLifetime
+public class GrainCluster(string provider, short silos = 1, int taskCount = GrainCluster.TaskCount, int pageSize = 1000) : IAsyncLifetime
 {
     public const int TaskCount = 300_000;
 
@@ -23,7 +24,7 @@ public abstract class GrainCluster(string provider) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _postgres = provider == "postgres" ? await TestPostgres.CreateAsync() : null;
-        var builder = new InProcessTestClusterBuilder(1);
+        var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSiloHost((_, host) =>
         {
             host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -31,8 +32,8 @@ public abstract class GrainCluster(string provider) : IAsyncLifetime
                 ["TaskStream:Database:Provider"] = provider,
                 ["TaskStream:Database:ConnectionString"] = _postgres?.ConnectionString,
                 ["TaskStream:Database:Path"] = Path.Combine(_directory, "tasks.db"),
-                ["TaskStream:Database:SampleTasks"] = TaskCount.ToString(),
-                ["TaskStream:Database:PageSize"] = "1000",
+                ["TaskStream:Database:SampleTasks"] = taskCount.ToString(),
+                ["TaskStream:Database:PageSize"] = pageSize.ToString(),
             });
             host.Services.AddTaskStreamGrains();
         });
@@ -40,7 +41,9 @@ public abstract class GrainCluster(string provider) : IAsyncLifetime
         await Cluster.DeployAsync();
     }
 
-    public TaskStreamMetrics SiloMetrics => Cluster.Silos[0].ServiceProvider.GetRequiredService<TaskStreamMetrics>();
+    public TaskStreamMetrics SiloMetrics => Metrics(Cluster.Silos[0]);
+
+    public static TaskStreamMetrics Metrics(InProcessSiloHandle silo) => silo.ServiceProvider.GetRequiredService<TaskStreamMetrics>();
 
     public async Task DisposeAsync()
     {
