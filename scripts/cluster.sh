@@ -3,9 +3,15 @@
 # Silo K serves its API on http://localhost:800K; Orleans ports are offset by K as well.
 # Usage: scripts/cluster.sh [N] [extra silo arguments, e.g. --TaskStream:Cluster:Membership=redis]
 # Logs go to ./cluster-logs/silo-K.log; the silos share ./tasks.db (SQLite, WAL).
+# Base ports (silo K uses base + K): TASKSTREAM_API_PORT (8000), TASKSTREAM_SILO_PORT (11111),
+# TASKSTREAM_GATEWAY_PORT (30000).
 set -euo pipefail
 count=${1:-3}
 shift || true
+api_port=${TASKSTREAM_API_PORT:-8000}
+ports=(--TaskStream:Cluster:ApiPort="$api_port"
+       --TaskStream:Cluster:SiloPort="${TASKSTREAM_SILO_PORT:-11111}"
+       --TaskStream:Cluster:GatewayPort="${TASKSTREAM_GATEWAY_PORT:-30000}")
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 dotnet build "$root/src/Silo" -c Release --nologo -v q >/dev/null
@@ -25,7 +31,7 @@ trap stop INT TERM EXIT
 wait_for() {
   local k=$1 members=$2
   for _ in $(seq 1 120); do
-    if curl -fsS "http://localhost:$((8000 + k))/status" 2>/dev/null | grep -o '"silos":\[[^]]*\]' | grep -o '"S' | wc -l | grep -qx "$members"; then
+    if curl -fsS "http://localhost:$((api_port + k))/status" 2>/dev/null | grep -o '"silos":\[[^]]*\]' | grep -o '"S' | wc -l | grep -qx "$members"; then
       return 0
     fi
     sleep 0.5
@@ -35,7 +41,7 @@ wait_for() {
 }
 
 for k in $(seq 0 $((count - 1))); do
-  dotnet "$dll" --instance "$k" "$@" >"cluster-logs/silo-$k.log" 2>&1 &
+  dotnet "$dll" --instance "$k" "${ports[@]}" "$@" >"cluster-logs/silo-$k.log" 2>&1 &
   pids+=($!)
   # Instance 0 holds the membership table under localhost clustering: the others join once it is up.
   if [ "$k" = 0 ]; then wait_for 0 1; fi
@@ -43,6 +49,6 @@ done
 for k in $(seq 0 $((count - 1))); do wait_for "$k" "$count"; done
 
 echo "TaskStream cluster of $count silos is up:"
-for k in $(seq 0 $((count - 1))); do echo "  silo $k: http://localhost:$((8000 + k))/  (pid ${pids[$k]})"; done
+for k in $(seq 0 $((count - 1))); do echo "  silo $k: http://localhost:$((api_port + k))/  (pid ${pids[$k]})"; done
 echo "Ctrl-C stops them all."
 wait
