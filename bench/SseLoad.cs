@@ -238,7 +238,7 @@ public sealed class LoadStats
 {
     private readonly ConcurrentBag<double> _ttfe = [];
     private readonly ConcurrentDictionary<string, int> _errors = new();
-    private readonly ConcurrentDictionary<(string Api, string GrainSilo), long> _placements = new();
+    private readonly ConcurrentDictionary<(string Api, string GrainSilo), Tally> _placements = new();
     private long _ok;
     private long _tasks;
 
@@ -254,7 +254,7 @@ public sealed class LoadStats
     /// Correct streams by where they ran: the API (host:port) the client asked, and the silo its <c>end</c>
     /// event named as the grain's. Only streams that read an end silo (<see cref="StreamPlan.ReadEndSilo"/>) count.
     /// </summary>
-    public IReadOnlyDictionary<(string Api, string GrainSilo), long> Placements => _placements;
+    public IReadOnlyDictionary<(string Api, string GrainSilo), Tally> Placements => _placements;
 
     /// <param name="result">One finished stream.</param>
     /// <param name="api">The URL it was read from, for <see cref="Placements"/>.</param>
@@ -271,7 +271,8 @@ public sealed class LoadStats
             Interlocked.Increment(ref _ok);
             if (result.EndSilo is { } silo)
             {
-                _placements.AddOrUpdate((api?.Authority ?? "", silo), 1, (_, n) => n + 1);
+                _placements.AddOrUpdate((api?.Authority ?? "", silo), new Tally(1, result.TotalMs),
+                    (_, t) => new Tally(t.Streams + 1, t.TotalMs + result.TotalMs));
             }
         }
         else
@@ -295,13 +296,16 @@ public sealed class LoadStats
             _errors.AddOrUpdate(kind, count, (_, n) => n + count);
         }
 
-        foreach (var (where, count) in other._placements)
+        foreach (var (where, tally) in other._placements)
         {
-            _placements.AddOrUpdate(where, count, (_, n) => n + count);
+            _placements.AddOrUpdate(where, tally, (_, t) => new Tally(t.Streams + tally.Streams, t.TotalMs + tally.TotalMs));
         }
     }
 
     public double TtfePercentile(double p) => Percentiles.Of(_ttfe, p);
+
+    /// <summary>Streams, and the sum of their times from request to end event (ms).</summary>
+    public readonly record struct Tally(long Streams, double TotalMs);
 
     public string ErrorSummary() =>
         _errors.IsEmpty ? "none" : string.Join("; ", _errors.OrderByDescending(e => e.Value).Select(e => $"{e.Value}× {e.Key}"));
