@@ -8,7 +8,7 @@ namespace TaskStream.Bench;
 /// </summary>
 public sealed record BenchOptions
 {
-    public static readonly string[] ScenarioNames = ["short", "large", "idle", "cancel"];
+    public static readonly string[] ScenarioNames = ["short", "large", "idle", "cancel", "scale"];
 
     public required string[] Scenarios { get; init; }
 
@@ -31,6 +31,12 @@ public sealed record BenchOptions
 
     public int CancelClients { get; init; } = 500;
 
+    /// <summary>Silos per level in <c>scale</c>: each level is a fresh cluster of that many.</summary>
+    public int[] ScaleSilos { get; init; } = [1, 2, 3];
+
+    /// <summary>Closed-loop clients in <c>scale</c>, spread round-robin over the silos' APIs.</summary>
+    public int ScaleClients { get; init; } = 64;
+
     /// <summary>How many streams may be waiting for their first event at once while opening many.</summary>
     public int ConnectConcurrency { get; init; } = 64;
 
@@ -49,20 +55,24 @@ public sealed record BenchOptions
         LargeRuns = 1,
         IdleStreams = [20],
         CancelClients = 10,
+        ScaleSilos = [1, 2, 3],
+        ScaleClients = 6,
         ConnectConcurrency = 8,
     };
 
     public const string Usage = """
-        usage: Bench <short|large|idle|cancel|all> [--smoke] [options]
+        usage: Bench <short|large|idle|cancel|scale|all> [--smoke] [options]
                Bench baseline-server --db PATH --urls URL [--interval-ms N]
         options (full-run defaults in brackets; --smoke sets tiny ones, which these still override):
           --warmup SEC               load before measuring, per target [20]
-          --duration SEC             measured time per level and target in short [30]
+          --duration SEC             measured time per level and target in short and scale [30]
           --clients 16,64,256        closed-loop clients per level in short
           --large-tasks N            tasks in the large stream [1000000]
           --large-runs N             measured large streams per target, median reported [3]
           --idle-streams 1000,5000,10000   open streams per level in idle
           --cancel-clients N         clients that disconnect mid-stream in cancel [500]
+          --scale-silos 1,2,3        silos in the cluster, per level in scale
+          --scale-clients N          closed-loop clients spread over the silos in scale [64]
           --connect-concurrency N    streams waiting for their first event at once [64]
           --no-build                 do not build src/Silo (Release) first
           --results DIR              where the JSON goes [bench/results]
@@ -94,10 +104,17 @@ public sealed record BenchOptions
                 "--large-runs" => options with { LargeRuns = Ints(Value())[0] },
                 "--idle-streams" => options with { IdleStreams = Ints(Value()) },
                 "--cancel-clients" => options with { CancelClients = Ints(Value())[0] },
+                "--scale-silos" => options with { ScaleSilos = Ints(Value()) },
+                "--scale-clients" => options with { ScaleClients = Ints(Value())[0] },
                 "--connect-concurrency" => options with { ConnectConcurrency = Ints(Value())[0] },
                 "--results" => options with { ResultsDirectory = Value() },
                 var unknown => throw new ArgumentException($"unknown option '{unknown}'"),
             };
+        }
+
+        if (options.ScaleSilos.Any(n => n is < 1 or > 20) || options.ScaleClients < 1)
+        {
+            throw new ArgumentException("--scale-silos takes 1 to 20 silos per level, --scale-clients at least 1");
         }
 
         return options;

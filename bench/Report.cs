@@ -31,6 +31,14 @@ public sealed class Section(string scenario, string title)
 
     public List<string> Notes { get; } = [];
 
+    /// <summary>
+    /// Set for a scenario without a baseline (<c>scale</c>): one printed line per level, a cell per column,
+    /// instead of the TaskStream / baseline rows (which are still written to the JSON, as numbers).
+    /// </summary>
+    public string[]? Columns { get; set; }
+
+    public List<string[]> Table { get; } = [];
+
     public Row Add(Row row)
     {
         Rows.Add(row);
@@ -90,22 +98,23 @@ public sealed class Report
 
     public static void Print(Section section)
     {
-        var header = new[] { "case", "metric", "TaskStream", "baseline", "ratio", "target" };
-        var lines = section.Rows.Select(r => new[]
+        var header = section.Columns ?? ["case", "metric", "TaskStream", "baseline", "ratio", "target"];
+        var lines = section.Columns is not null ? section.Table : section.Rows.Select(r => new[]
         {
             r.Case, $"{r.Metric} ({r.Unit})", Format(r.TaskStream, r.Unit), Format(r.Baseline, r.Unit),
             r.Ratio is { } ratio ? ratio.ToString("0.00", CultureInfo.InvariantCulture) : "-",
             r.Target is null ? "" : $"{r.Target} {(r.TargetMet switch { true => "[met]", false => "[MISSED]", _ => "" })}",
         }).ToList();
+        var leftAligned = section.Columns is null ? 2 : 1;
         var widths = header.Select((h, i) => Math.Max(h.Length, lines.Count == 0 ? 0 : lines.Max(l => l[i].Length))).ToArray();
         var text = new StringBuilder();
         text.AppendLine();
         text.AppendLine($"== {section.Title}");
-        AppendLine(text, header, widths);
-        AppendLine(text, widths.Select(w => new string('-', w)).ToArray(), widths);
+        AppendLine(text, header, widths, leftAligned);
+        AppendLine(text, widths.Select(w => new string('-', w)).ToArray(), widths, leftAligned);
         foreach (var line in lines)
         {
-            AppendLine(text, line, widths);
+            AppendLine(text, line, widths, leftAligned);
         }
 
         foreach (var note in section.Notes)
@@ -130,6 +139,7 @@ public sealed class Report
                 s.Scenario,
                 s.Title,
                 s.Notes,
+                table = s.Columns is null ? null : new { columns = s.Columns, lines = s.Table },
                 rows = s.Rows.Select(r => new { r.Case, r.Metric, r.Unit, r.TaskStream, r.Baseline, r.Ratio, r.Target, r.TargetMet }),
             }),
             problems = Problems.Select(p => new { p.Scenario, target = p.Target?.ToString(), p.Text }),
@@ -138,13 +148,14 @@ public sealed class Report
         return path;
     }
 
-    private static void AppendLine(StringBuilder text, string[] cells, int[] widths)
+    private static void AppendLine(StringBuilder text, string[] cells, int[] widths, int leftAligned)
     {
         text.Append("  ");
         for (var i = 0; i < cells.Length; i++)
         {
-            // Names left-aligned, numbers right-aligned.
-            text.Append(i < 2 || i == cells.Length - 1 ? cells[i].PadRight(widths[i]) : cells[i].PadLeft(widths[i]));
+            // Names (the first columns, and the target) left-aligned, numbers right-aligned.
+            var left = i < leftAligned || (leftAligned == 2 && i == cells.Length - 1);
+            text.Append(left ? cells[i].PadRight(widths[i]) : cells[i].PadLeft(widths[i]));
             text.Append("  ");
         }
 

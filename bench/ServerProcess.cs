@@ -13,14 +13,36 @@ public enum Target
     Baseline,
 }
 
-/// <summary>How to start a server: which database, how many tasks it is seeded with, and the event pacing.</summary>
-public sealed record ServerConfig(string DatabasePath, int SampleTasks, int EventIntervalMs, bool LogStreams);
+/// <summary>
+/// How to start a server: which database, how many tasks it is seeded with, and the event pacing; for a silo
+/// that is one of several in a cluster, which one (<see cref="Member"/>), else it runs alone on ports of its own.
+/// </summary>
+public sealed record ServerConfig(string DatabasePath, int SampleTasks, int EventIntervalMs, bool LogStreams)
+{
+    public ClusterMember? Member { get; init; }
+}
+
+/// <summary>
+/// Silo <c>--instance K</c> of a local cluster (localhost membership, instance 0 the primary, which must be up
+/// before the others start). The base ports are the cluster's; the silo adds K to each.
+/// </summary>
+public sealed record ClusterMember(int Instance, int ApiPort, int SiloPort, int GatewayPort, string ClusterId);
 
 /// <summary>A server's own per-stream log line (TaskEventStream on the silo, the same fields on the baseline).</summary>
 public sealed record StreamLogLine(string Outcome, long Events, double DurationMs, double ReleaseMs);
 
-/// <summary>/status as both targets answer it.</summary>
-public sealed record ServerStatus(string Status, long ActiveStreams, long OpenConnections);
+/// <summary>/status as both targets answer it; the cluster fields are the silo's only.</summary>
+public sealed record ServerStatus(string Status, long ActiveStreams, long OpenConnections)
+{
+    /// <summary>This silo's address, as the <c>end</c> event's <c>silo</c> names it.</summary>
+    public string? Silo { get; init; }
+
+    /// <summary>The active silos of the cluster as this silo sees them.</summary>
+    public IReadOnlyList<string> Silos { get; init; } = [];
+
+    /// <summary>TaskQuery grain activations on this silo, busy or idle.</summary>
+    public long? QueryGrains { get; init; }
+}
 
 /// <summary>
 /// A server started as a child process on loopback ports of its own. It is killed on dispose, and every
@@ -73,8 +95,14 @@ public sealed class ServerProcess : IAsyncDisposable
     public static async Task<ServerProcess> StartAsync(
         Target target, ServerConfig config, BenchPaths paths, HttpClient http, CancellationToken cancellationToken)
     {
-        var port = FreePort();
-        var url = $"http://127.0.0.1:{port}";
+        var member = config.Member;
+        if (member is not null && target != Target.TaskStream)
+        {
+            throw new ArgumentException("only silos form a cluster", nameof(config));
+        }
+
+        // A cluster member listens where its instance number puts it; a lone server on a port the OS picks.
+        var url = $"http://127.0.0.1:{(member is null ? FreePort() : member.ApiPort + member.Instance)}";
         var info = new ProcessStartInfo
         {
             RedirectStandardOutput = true,
@@ -88,12 +116,17 @@ public sealed class ServerProcess : IAsyncDisposable
         if (target == Target.TaskStream)
         {
             info.FileName = "dotnet";
-            Add(info, [paths.SiloDll, "--urls", url,
+            // A member gets the cluster's base ports and its instance (no --urls: the silo then listens on
+            // localhost at ApiPort + instance); a lone silo gets --urls and ports of its own.
+            string[] where = member is null
+                ? ["--urls", url, $"--TaskStream:Cluster:SiloPort={FreePort()}", $"--TaskStream:Cluster:GatewayPort={FreePort()}"]
+                : [$"--TaskStream:Cluster:ApiPort={member.ApiPort}", $"--TaskStream:Cluster:SiloPort={member.SiloPort}",
+                    $"--TaskStream:Cluster:GatewayPort={member.GatewayPort}", $"--TaskStream:Cluster:ClusterId={member.ClusterId}",
+                    "--instance", member.Instance.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+            Add(info, [paths.SiloDll, .. where,
                 $"--TaskStream:Database:Path={config.DatabasePath}",
                 $"--TaskStream:Database:SampleTasks={config.SampleTasks}",
                 $"--TaskStream:Streaming:EventIntervalMs={config.EventIntervalMs}",
-                $"--TaskStream:Cluster:SiloPort={FreePort()}",
-                $"--TaskStream:Cluster:GatewayPort={FreePort()}",
                 .. logging,
                 .. config.LogStreams ? Array.Empty<string>() : ["--Logging:LogLevel:TaskStream.Api=Warning"]]);
         }
@@ -191,7 +224,14 @@ public sealed class ServerProcess : IAsyncDisposable
         using var json = await JsonDocument.ParseAsync(body, cancellationToken: timeout.Token);
         var root = json.RootElement;
         return new ServerStatus(root.GetProperty("status").GetString() ?? "",
-            root.GetProperty("active_streams").GetInt64(), root.GetProperty("open_connections").GetInt64());
+            root.GetProperty("active_streams").GetInt64(), root.GetProperty("open_connections").GetInt64())
+        {
+            Silo = root.TryGetProperty("silo", out var silo) ? silo.GetString() : null,
+            Silos = root.TryGetProperty("silos", out var silos) && silos.ValueKind == JsonValueKind.Array
+                ? [.. silos.EnumerateArray().Select(s => s.GetString() ?? "")]
+                : [],
+            QueryGrains = root.TryGetProperty("query_grains", out var grains) ? grains.GetInt64() : null,
+        };
     }
 
     /// <summary>Polls /status until no stream and no database connection is open, or the time is up.</summary>
@@ -353,6 +393,63 @@ public sealed class ServerProcess : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>
+    /// The first of <paramref name="count"/> consecutive ports free on both loopbacks now and not in
+    /// <paramref name="taken"/> (which gets them), for a cluster's base ports: silo K takes base + K, possibly
+    /// seconds later. They come from below the kernel's ephemeral range, so that no outgoing connection (the
+    /// bench makes thousands) is given one of them as its local port in the meantime.
+    /// </summary>
+    public static int FreePortRun(int count, ISet<int> taken)
+    {
+        var ceiling = EphemeralLow() - count;
+        for (var attempt = 0; attempt < 1000; attempt++)
+        {
+            var first = Random.Shared.Next(10_000, ceiling);
+            if (Enumerable.Range(first, count).All(p => !taken.Contains(p) && IsFree(p)))
+            {
+                taken.UnionWith(Enumerable.Range(first, count));
+                return first;
+            }
+        }
+
+        throw new InvalidOperationException($"no {count} consecutive free loopback ports between 10000 and {ceiling}");
+
+        static int EphemeralLow()
+        {
+            try
+            {
+                // "32768\t60999": the first port the kernel hands out to outgoing connections.
+                var range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries);
+                return Math.Max(int.Parse(range[0], System.Globalization.CultureInfo.InvariantCulture), 20_000);
+            }
+            catch (Exception exception) when (exception is IOException or FormatException or UnauthorizedAccessException)
+            {
+                return 32_768;
+            }
+        }
+
+        // Kestrel's "localhost" listens on 127.0.0.1 and, where there is one, [::1].
+        static bool IsFree(int port) => IsFreeOn(IPAddress.Loopback, port) && (!Socket.OSSupportsIPv6 || IsFreeOn(IPAddress.IPv6Loopback, port));
+
+        static bool IsFreeOn(IPAddress address, int port)
+        {
+            try
+            {
+                using var listener = new TcpListener(address, port);
+                listener.Start();
+                return true;
+            }
+            catch (SocketException exception) when (exception.SocketErrorCode != SocketError.AddressAlreadyInUse)
+            {
+                return address.AddressFamily == AddressFamily.InterNetworkV6; // no IPv6 loopback: nothing to collide with
+            }
+            catch (SocketException)
+            {
+                return false;
+            }
+        }
     }
 }
 

@@ -1,8 +1,8 @@
-using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.ServerSentEvents;
+using System.Text.Json;
 
 namespace TaskStream.Bench;
 
@@ -25,10 +25,16 @@ public sealed record StreamPlan
 
     /// <summary>A stream that shows no first event within this long counts as an error.</summary>
     public TimeSpan FirstEventTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Also read the <c>end</c> event's <c>silo</c> (where the query grain ran) into <see cref="StreamResult.EndSilo"/>.</summary>
+    public bool ReadEndSilo { get; init; }
 }
 
-/// <summary>One stream as the client saw it. TtfeMs: request sent → first task event parsed.</summary>
-public readonly record struct StreamResult(string? Error, long Tasks, double TtfeMs, double TotalMs)
+/// <summary>
+/// One stream as the client saw it. TtfeMs: request sent → first task event parsed. EndSilo: the <c>end</c>
+/// event's <c>silo</c>, when the plan asked for it and the server sent one.
+/// </summary>
+public readonly record struct StreamResult(string? Error, long Tasks, double TtfeMs, double TotalMs, string? EndSilo = null)
 {
     public bool Ok => Error is null;
 }
@@ -68,6 +74,8 @@ public sealed class SseLoad : IDisposable
         var start = Stopwatch.GetTimestamp();
         double ttfe = double.NaN;
         long tasks = 0;
+        long? endCount = null;
+        string? endSilo = null;
         var signalled = false;
         void Signal()
         {
@@ -91,13 +99,15 @@ public sealed class SseLoad : IDisposable
             }
 
             await using var body = await response.Content.ReadAsStreamAsync(firstEvent.Token);
-            var parser = SseParser.Create(body, static (type, data) => type == "end" ? ParseEndCount(data) : -1L);
-            long? endCount = null;
+            // Task events are not decoded at all; only `end`'s data is, and its silo only when asked for.
+            var parser = plan.ReadEndSilo
+                ? SseParser.Create(body, static (type, data) => type == "end" ? EndData.Parse(data, withSilo: true) : default)
+                : SseParser.Create(body, static (type, data) => type == "end" ? EndData.Parse(data, withSilo: false) : default);
             await foreach (var item in parser.EnumerateAsync(firstEvent.Token))
             {
                 if (item.EventType == "end")
                 {
-                    endCount = item.Data;
+                    (endCount, endSilo) = (item.Data.Count, item.Data.Silo);
                     break;
                 }
 
@@ -163,19 +173,12 @@ public sealed class SseLoad : IDisposable
         StreamResult Done(string? error)
         {
             Signal();
-            return new StreamResult(error, tasks, ttfe, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            return new StreamResult(error, tasks, ttfe, Stopwatch.GetElapsedTime(start).TotalMilliseconds, endSilo);
         }
     }
 
     private static bool IsExpectedId(string? eventId, long expected) =>
         long.TryParse(eventId, out var id) && id == expected;
-
-    // `data: {"count":N}`: the only JSON the client decodes, so task events cost no parsing beyond SSE framing.
-    private static long ParseEndCount(ReadOnlySpan<byte> data)
-    {
-        var colon = data.IndexOf((byte)':');
-        return colon >= 0 && Utf8Parser.TryParse(data[(colon + 1)..], out long count, out _) ? count : -2;
-    }
 
     private static string Describe(Exception exception)
     {
@@ -191,11 +194,51 @@ public sealed class SseLoad : IDisposable
     }
 }
 
+/// <summary>
+/// The data of an <c>end</c> event, <c>{"count":N}</c> or <c>{"count":N,"silo":"S…"}</c>: the only JSON the
+/// client decodes, so task events cost no parsing beyond SSE framing. Count -2: no readable count.
+/// </summary>
+internal readonly record struct EndData(long Count, string? Silo)
+{
+    public static EndData Parse(ReadOnlySpan<byte> data, bool withSilo)
+    {
+        long count = -2;
+        string? silo = null;
+        try
+        {
+            var reader = new Utf8JsonReader(data);
+            while (reader.Read())
+            {
+                if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1)
+                {
+                    continue;
+                }
+
+                if (reader.ValueTextEquals("count"u8) && reader.Read() && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var n))
+                {
+                    count = n;
+                }
+                else if (withSilo && reader.ValueTextEquals("silo"u8) && reader.Read() && reader.TokenType == JsonTokenType.String)
+                {
+                    silo = reader.GetString();
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // not JSON: reported as a wrong end count
+        }
+
+        return new EndData(count, silo);
+    }
+}
+
 /// <summary>Results of many streams: counts, error kinds and time-to-first-event samples.</summary>
 public sealed class LoadStats
 {
     private readonly ConcurrentBag<double> _ttfe = [];
     private readonly ConcurrentDictionary<string, int> _errors = new();
+    private readonly ConcurrentDictionary<(string Api, string GrainSilo), Tally> _placements = new();
     private long _ok;
     private long _tasks;
 
@@ -207,7 +250,15 @@ public sealed class LoadStats
 
     public IReadOnlyDictionary<string, int> ErrorKinds => _errors;
 
-    public void Add(StreamResult result)
+    /// <summary>
+    /// Correct streams by where they ran: the API (host:port) the client asked, and the silo its <c>end</c>
+    /// event named as the grain's. Only streams that read an end silo (<see cref="StreamPlan.ReadEndSilo"/>) count.
+    /// </summary>
+    public IReadOnlyDictionary<(string Api, string GrainSilo), Tally> Placements => _placements;
+
+    /// <param name="result">One finished stream.</param>
+    /// <param name="api">The URL it was read from, for <see cref="Placements"/>.</param>
+    public void Add(StreamResult result, Uri? api = null)
     {
         Interlocked.Add(ref _tasks, result.Tasks);
         if (!double.IsNaN(result.TtfeMs))
@@ -218,6 +269,11 @@ public sealed class LoadStats
         if (result.Ok)
         {
             Interlocked.Increment(ref _ok);
+            if (result.EndSilo is { } silo)
+            {
+                _placements.AddOrUpdate((api?.Authority ?? "", silo), new Tally(1, result.TotalMs),
+                    (_, t) => new Tally(t.Streams + 1, t.TotalMs + result.TotalMs));
+            }
         }
         else
         {
@@ -239,9 +295,17 @@ public sealed class LoadStats
         {
             _errors.AddOrUpdate(kind, count, (_, n) => n + count);
         }
+
+        foreach (var (where, tally) in other._placements)
+        {
+            _placements.AddOrUpdate(where, tally, (_, t) => new Tally(t.Streams + tally.Streams, t.TotalMs + tally.TotalMs));
+        }
     }
 
     public double TtfePercentile(double p) => Percentiles.Of(_ttfe, p);
+
+    /// <summary>Streams, and the sum of their times from request to end event (ms).</summary>
+    public readonly record struct Tally(long Streams, double TotalMs);
 
     public string ErrorSummary() =>
         _errors.IsEmpty ? "none" : string.Join("; ", _errors.OrderByDescending(e => e.Value).Select(e => $"{e.Value}× {e.Key}"));
@@ -271,16 +335,22 @@ public static class Drivers
     /// Closed loop: each client streams, and as soon as its stream ends starts the next, until the duration
     /// is over (streams in flight then are finished and counted). Returns the stats and the elapsed time.
     /// </summary>
+    public static Task<(LoadStats Stats, TimeSpan Elapsed)> ClosedLoopAsync(
+        SseLoad load, Uri url, StreamPlan plan, int clients, TimeSpan duration, CancellationToken cancellationToken) =>
+        ClosedLoopAsync(load, [url], plan, clients, duration, cancellationToken);
+
+    /// <summary>The same closed loop over several servers: client i always reads from <c>urls[i % urls.Count]</c>.</summary>
     public static async Task<(LoadStats Stats, TimeSpan Elapsed)> ClosedLoopAsync(
-        SseLoad load, Uri url, StreamPlan plan, int clients, TimeSpan duration, CancellationToken cancellationToken)
+        SseLoad load, IReadOnlyList<Uri> urls, StreamPlan plan, int clients, TimeSpan duration, CancellationToken cancellationToken)
     {
         var stats = new LoadStats();
         var start = Stopwatch.GetTimestamp();
-        var workers = Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
+        var workers = Enumerable.Range(0, clients).Select(i => Task.Run(async () =>
         {
+            var url = urls[i % urls.Count];
             while (Stopwatch.GetElapsedTime(start) < duration && !cancellationToken.IsCancellationRequested)
             {
-                stats.Add(await load.StreamAsync(url, plan, cancellationToken));
+                stats.Add(await load.StreamAsync(url, plan, cancellationToken), url);
             }
         }, cancellationToken));
         await Task.WhenAll(workers);
