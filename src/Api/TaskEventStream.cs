@@ -44,6 +44,8 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         // after a prefetched batch. Unpaced streams take Orleans' batches of ready rows.
         var enumerator = lease.Grain.QueryAsync(query).WithBatchSize(pacing > TimeSpan.Zero ? 1 : 100).GetAsyncEnumerator(token);
         metrics.StreamStarted();
+        // Every send goes through the heartbeat, whose monitor drops a client that stops reading (SendTimeoutSeconds).
+        using var heartbeat = relay.Heartbeats.Watch(http.Response);
         try
         {
             var haveFirst = false;
@@ -54,25 +56,24 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
                 {
                     http.Response.StatusCode = StatusCodes.Status204NoContent;
                     outcome = "no-content";
-                    await http.Response.CompleteAsync();
+                    await heartbeat.SendAsync(http.Response.CompleteAsync());
                     return;
                 }
 
                 haveFirst = true;
             }
 
-            await StartAsync(http, token);
-            using var heartbeat = relay.Heartbeats.Watch(http.Response);
-            await SseFormatter.WriteAsync(EventsAsync(enumerator, haveFirst, http.Response, heartbeat, options, token),
+            await heartbeat.SendAsync(StartAsync(http, token));
+            await SseFormatter.WriteAsync(EventsAsync(enumerator, haveFirst, heartbeat, options, token),
                 new UnflushedPipeStream(http.Response.BodyWriter), WriteData, token);
             // Finish the response now; the client need not wait for the grain's final Dispose round trip below.
-            await http.Response.CompleteAsync();
+            await heartbeat.SendAsync(http.Response.CompleteAsync());
         }
         catch (Exception) when (token.IsCancellationRequested)
         {
-            // The client left or the host is stopping: the stream just ends, and a reconnecting client
-            // resumes from its Last-Event-ID.
-            outcome = http.RequestAborted.IsCancellationRequested ? "cancelled" : "stopped";
+            // The client left (or stopped reading and was dropped) or the host is stopping: the stream just
+            // ends, and a reconnecting client resumes from its Last-Event-ID.
+            outcome = heartbeat.Dropped ? "dropped" : http.RequestAborted.IsCancellationRequested ? "cancelled" : "stopped";
             if (outcome == "stopped")
             {
                 // Close the connection once this response ends, so the client's reconnect opens a new one
@@ -89,7 +90,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             LogStreamFailed(relay.Logger, exception);
             if (!http.Response.HasStarted)
             {
-                await StartAsync(http, CancellationToken.None);
+                await heartbeat.SendAsync(StartAsync(http, CancellationToken.None));
             }
         }
         finally
@@ -147,12 +148,12 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     }
 
     private async IAsyncEnumerable<SseItem<object>> EventsAsync(
-        IAsyncEnumerator<TaskQueryEvent> results, bool haveFirst, HttpResponse response, HeartbeatMonitor.Heartbeat heartbeat,
+        IAsyncEnumerator<TaskQueryEvent> results, bool haveFirst, HeartbeatMonitor.Heartbeat heartbeat,
         StreamingOptions options, [EnumeratorCancellation] CancellationToken token)
     {
         var pacing = TimeSpan.FromMilliseconds(options.EventIntervalMs);
         var retry = TimeSpan.FromMilliseconds(options.RetryMs);
-        var more = haveFirst || await NextAsync(results.MoveNextAsync(), response, heartbeat, token);
+        var more = haveFirst || await NextAsync(results.MoveNextAsync(), heartbeat, token);
         string? ranOn = null;
         while (more)
         {
@@ -171,7 +172,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             }
 
             var next = pacing > TimeSpan.Zero ? MoveNextThenPaceAsync(results, pacing, token) : results.MoveNextAsync();
-            more = await NextAsync(next, response, heartbeat, token);
+            more = await NextAsync(next, heartbeat, token);
         }
 
         // No id: the client's Last-Event-ID stays the last task's, so a reconnect after `end` gets 204.
@@ -200,14 +201,14 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     /// <c>:</c> comment meanwhile if the wait is long.
     /// </summary>
     private static async ValueTask<bool> NextAsync(
-        ValueTask<bool> next, HttpResponse response, HeartbeatMonitor.Heartbeat heartbeat, CancellationToken token)
+        ValueTask<bool> next, HeartbeatMonitor.Heartbeat heartbeat, CancellationToken token)
     {
         if (next.IsCompleted)
         {
             return await next;
         }
 
-        await response.BodyWriter.FlushAsync(token);
+        await heartbeat.FlushAsync(token);
         heartbeat.ReleaseWhileWaiting();
         try
         {

@@ -8,14 +8,31 @@ namespace TaskStream.Api;
 /// <summary>
 /// Reads <c>completed</c>, <c>limit</c>, <c>after</c> and (for streams) <c>Last-Event-ID</c> from a request.
 /// Every value is checked here, before any grain is called; a bad one is reported under its own name.
+/// Unknown parameters are ignored (cache-busters such as <c>_=1712345678</c>), within a bound on the whole query.
 /// </summary>
 public static class TaskQueryParameters
 {
     public const string LastEventIdHeader = "Last-Event-ID";
 
+    /// <summary>
+    /// The longest query string taken, '?' included. Far above any real one; longer is a client's mistake or
+    /// abuse, refused with a 400 naming <c>query</c>. Past Kestrel's request-line limit (8 KB) Kestrel answers 414 itself.
+    /// </summary>
+    public const int MaxQueryLength = 2048;
+
+    /// <summary>The most parameters (each repeat counted) one query string may carry.</summary>
+    public const int MaxQueryParameters = 32;
+
     public static bool TryParse(HttpRequest request, bool readLastEventId, out TaskQuery query, out Dictionary<string, string[]> errors)
     {
         errors = [];
+        if (Oversized(request) is { } problem)
+        {
+            errors["query"] = [problem];
+            query = new TaskQuery();
+            return false;
+        }
+
         var completed = ParseCompleted(request.Query["completed"], errors);
         var limit = ParseNumber(request.Query["limit"], "limit", 1, TaskQuery.MaxLimit,
             "must be a whole number from 1 to 1000000000", errors);
@@ -35,6 +52,23 @@ public static class TaskQueryParameters
 
         query = new TaskQuery(completed, (int?)limit, after ?? 0, resumeAfter);
         return errors.Count == 0;
+    }
+
+    private static string? Oversized(HttpRequest request)
+    {
+        var raw = request.QueryString.Value.AsSpan();
+        if (raw.Length > MaxQueryLength)
+        {
+            return $"must be at most {MaxQueryLength} characters";
+        }
+
+        // Separators bound the count from above, so only a query with many of them is counted exactly.
+        if (raw.Count('&') >= MaxQueryParameters && request.Query.Sum(parameter => parameter.Value.Count) > MaxQueryParameters)
+        {
+            return $"may have at most {MaxQueryParameters} parameters";
+        }
+
+        return null;
     }
 
     private static bool? ParseCompleted(StringValues values, Dictionary<string, string[]> errors)

@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -22,10 +23,17 @@ public static class TaskStreamApi
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<QueryGrainPoolOptions>().BindConfiguration(QueryGrainPoolOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<StreamLimitsOptions>().BindConfiguration(StreamLimitsOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddRateLimiter(limiter => limiter.AddPolicy<IPAddress, StreamCapPolicy>(StreamCapPolicy.Name));
         services.AddSingleton<QueryGrainPool>();
         services.AddSingleton<HeartbeatMonitor>();
         services.AddSingleton<TaskEventStream.Services>();
         services.AddProblemDetails();
+        // Status-code pages (404, 405) answer in problem+json whatever the Accept header says, like every other
+        // error here: an EventSource sends Accept: text/event-stream, which the default writer would not match.
+        services.Configure<StatusCodePagesOptions>(pages => pages.HandleAsync = context =>
+            TypedResults.Problem(statusCode: context.HttpContext.Response.StatusCode).ExecuteAsync(context.HttpContext));
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, TaskStreamJsonContext.Default));
         return services;
     }
@@ -33,9 +41,10 @@ public static class TaskStreamApi
     public static IEndpointRouteBuilder MapTaskStream(this IEndpointRouteBuilder app)
     {
         var tasks = app.MapGroup("/tasks");
-        // The seed had two implementations of one contract; here both routes are the same handler.
-        tasks.MapGet("/stream", StreamTasks);
-        tasks.MapGet("/stream-function", StreamTasks);
+        // The seed had two implementations of one contract; here both routes are the same handler. Streams are
+        // capped (StreamCapPolicy); the list is not: it is short, and should answer while the silo is full of streams.
+        tasks.MapGet("/stream", StreamTasks).RequireRateLimiting(StreamCapPolicy.Name);
+        tasks.MapGet("/stream-function", StreamTasks).RequireRateLimiting(StreamCapPolicy.Name);
         tasks.MapGet("/list", ListTasks);
         app.MapGet("/status", GetStatus);
         return app;

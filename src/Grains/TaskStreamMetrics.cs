@@ -14,6 +14,9 @@ public sealed class TaskStreamMetrics
     private long _openConnections;
     private long _queryGrains;
     private long _runningQueries;
+    private long _refusedBySiloCap;
+    private long _refusedByClientCap;
+    private long _sendTimeouts;
 
     public TaskStreamMetrics(IMeterFactory meterFactory)
     {
@@ -26,6 +29,14 @@ public sealed class TaskStreamMetrics
             "{query}", "Queries whose grain iterator is running (between its first row and its cleanup).");
         meter.CreateObservableUpDownCounter("taskstream.grains.query.active", () => QueryGrains,
             "{activation}", "TaskQuery grain activations on this silo, busy or idle.");
+        meter.CreateObservableCounter("taskstream.streams.refused", () => new[]
+            {
+                new Measurement<long>(RefusedBySiloCap, new KeyValuePair<string, object?>("limit", "silo")),
+                new Measurement<long>(RefusedByClientCap, new KeyValuePair<string, object?>("limit", "client")),
+            },
+            "{stream}", "Streams refused by TaskStream:Limits:MaxStreams (limit=silo, 503) or MaxStreamsPerClient (limit=client, 429).");
+        meter.CreateObservableCounter("taskstream.streams.send_timeouts", () => SendTimeouts,
+            "{stream}", "Streams dropped because a send waited longer than TaskStream:Limits:SendTimeoutSeconds.");
     }
 
     public long ActiveStreams => Volatile.Read(ref _activeStreams);
@@ -35,6 +46,12 @@ public sealed class TaskStreamMetrics
     public long QueryGrains => Volatile.Read(ref _queryGrains);
 
     public long RunningQueries => Volatile.Read(ref _runningQueries);
+
+    public long RefusedBySiloCap => Volatile.Read(ref _refusedBySiloCap);
+
+    public long RefusedByClientCap => Volatile.Read(ref _refusedByClientCap);
+
+    public long SendTimeouts => Volatile.Read(ref _sendTimeouts);
 
     public void QueryStarted() => Interlocked.Increment(ref _runningQueries);
 
@@ -47,6 +64,12 @@ public sealed class TaskStreamMetrics
     public void StreamStarted() => Interlocked.Increment(ref _activeStreams);
 
     public void StreamEnded() => Interlocked.Decrement(ref _activeStreams);
+
+    /// <param name="limit"><c>silo</c> or <c>client</c>: the cap that refused the stream.</param>
+    public void StreamRefused(string limit) =>
+        Interlocked.Increment(ref limit == "silo" ? ref _refusedBySiloCap : ref _refusedByClientCap);
+
+    public void SendTimedOut() => Interlocked.Increment(ref _sendTimeouts);
 
     /// <summary>Counts a connection from the moment it opens until it closes, however it closes.</summary>
     public void OnConnectionStateChange(object? sender, StateChangeEventArgs e)
