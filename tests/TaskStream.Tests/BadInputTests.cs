@@ -65,6 +65,44 @@ public sealed class BadInputTests(FastHost host)
         Assert.True(errors.TryGetProperty("after", out _));
     }
 
+    [Theory]
+    [InlineData("/tasks/stream")]
+    [InlineData("/tasks/list")]
+    public async Task AQueryStringOver2048CharactersIsRefusedNamingQuery(string route)
+    {
+        var padding = new string('x', 2048 - "?limit=5&pad=".Length);
+        using var longest = await host.Server.Http.GetAsync($"/tasks/list?limit=5&pad={padding}");
+        Assert.Equal(HttpStatusCode.OK, longest.StatusCode);
+
+        await AssertProblemAsync(Sse.Get($"{route}?limit=5&pad={padding}x"), "query");
+    }
+
+    [Theory]
+    [InlineData("/tasks/stream")]
+    [InlineData("/tasks/list")]
+    public async Task MoreThan32ParametersAreRefusedNamingQueryEvenUnknownOrRepeatedOnes(string route)
+    {
+        var unknown = string.Join("&", Enumerable.Range(0, 31).Select(i => $"_={i}"));
+        using var most = await host.Server.Http.GetAsync($"/tasks/list?limit=5&{unknown}");
+        Assert.Equal(HttpStatusCode.OK, most.StatusCode);
+
+        await AssertProblemAsync(Sse.Get($"{route}?limit=5&{unknown}&_=31"), "query");
+    }
+
+    [Theory]
+    [InlineData("GET", "/tasks/nothing-here", HttpStatusCode.NotFound)]
+    [InlineData("DELETE", "/tasks/stream", HttpStatusCode.MethodNotAllowed)]
+    public async Task NotFoundAndMethodNotAllowedAreProblemJsonEvenToAnEventSource(string method, string url, HttpStatusCode status)
+    {
+        var request = Sse.Get(url); // Accept: text/event-stream, as an EventSource sends
+        request.Method = new HttpMethod(method);
+        using var response = await host.Server.Http.SendAsync(request);
+
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal((int)status, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("status").GetInt32());
+    }
+
     private async Task<JsonElement> AssertProblemAsync(HttpRequestMessage request, string parameter)
     {
         using var response = await host.Server.Http.SendAsync(request);
