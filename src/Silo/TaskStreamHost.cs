@@ -38,6 +38,7 @@ public static class TaskStreamHost
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseRateLimiter();
         app.MapTaskStream();
         return app;
     }
