@@ -4,8 +4,8 @@ using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
 
-/// <summary>POST, GET, PATCH and DELETE of one task, as the contract states them; unknown and bad ids.</summary>
-public sealed class TaskWriteTests(TokenWriteHost host) : IClassFixture<TokenWriteHost>
+/// <summary>POST, GET, PATCH and DELETE of one task, as the contract states them; unknown and bad ids. On each store.</summary>
+public abstract class TaskWriteTests(WriteHost host)
 {
     private HttpClient Http => host.Loopback;
 
@@ -157,3 +157,7 @@ public sealed class TaskWriteTests(TokenWriteHost host) : IClassFixture<TokenWri
         Assert.True(problem.GetProperty("errors").TryGetProperty("title", out _));
     }
 }
+
+public sealed class SqliteTaskWriteTests(TokenWriteHost host) : TaskWriteTests(host), IClassFixture<TokenWriteHost>;
+
+public sealed class PostgresTaskWriteTests(PostgresTokenWriteHost host) : TaskWriteTests(host), IClassFixture<PostgresTokenWriteHost>;

@@ -11,8 +11,10 @@ namespace TaskStream.Tests.Infrastructure;
 /// A host of its own that takes writes, listening on every interface so that a test can reach it from this
 /// machine's loopback address and from its non-loopback one (a "remote" client, as far as the server can tell).
 /// </summary>
-public class WriteHost(params (string Key, string Value)[] settings) : IAsyncLifetime
+public abstract class WriteHost(string provider, params (string Key, string Value)[] settings) : IAsyncLifetime
 {
+    private TestPostgres? _postgres;
+
     public const string Token = "alpha-token-0123456789";
     public const string OtherToken = "beta-token-0123456789";
 
@@ -33,7 +35,15 @@ public class WriteHost(params (string Key, string Value)[] settings) : IAsyncLif
 
     public async Task InitializeAsync()
     {
-        Server = await TaskStreamServer.StartAsync([("urls", "http://0.0.0.0:0"), .. settings]);
+        List<(string, string)> all = [("urls", "http://0.0.0.0:0"), .. settings];
+        if (provider == "postgres")
+        {
+            _postgres = await TestPostgres.CreateAsync();
+            all.Add(("TaskStream:Database:Provider", "postgres"));
+            all.Add(("TaskStream:Database:ConnectionString", _postgres.ConnectionString));
+        }
+
+        Server = await TaskStreamServer.StartAsync([.. all]);
         Loopback = ClientOn(IPAddress.Loopback);
         Remote = ClientOn(NonLoopbackAddress());
     }
@@ -43,6 +53,10 @@ public class WriteHost(params (string Key, string Value)[] settings) : IAsyncLif
         Loopback.Dispose();
         Remote.Dispose();
         await Server.DisposeAsync();
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
     }
 
     public HttpClient ClientOn(IPAddress address) =>
@@ -115,7 +129,10 @@ public class WriteHost(params (string Key, string Value)[] settings) : IAsyncLif
 }
 
 /// <summary>Writes need one of two tokens.</summary>
-public sealed class TokenWriteHost() : WriteHost(WithTokens);
+public sealed class TokenWriteHost() : WriteHost("sqlite", WithTokens);
+
+/// <summary><see cref="TokenWriteHost"/> on PostgreSQL.</summary>
+public sealed class PostgresTokenWriteHost() : WriteHost("postgres", WithTokens);
 
 /// <summary>No write tokens configured: writes from loopback clients only.</summary>
-public sealed class OpenWriteHost() : WriteHost();
+public sealed class OpenWriteHost() : WriteHost("sqlite");
