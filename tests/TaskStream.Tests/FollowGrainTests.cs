@@ -178,6 +178,16 @@ public abstract class FollowGrainTests(FollowCluster cluster)
     }
 
     [Fact]
+    public async Task ALastEventIdNewerThanAnyChangeStartsOverWithASnapshot()
+    {
+        await using var follower = Follow(new TaskQuery(Limit: 2, ResumeAfter: long.MaxValue / 2));
+
+        var events = await follower.UntilLiveAsync();
+
+        Assert.Equal([1L, 2], events.OfType<TaskChanged>().Select(c => c.Task.Id));
+    }
+
+    [Fact]
     public async Task CancellingAFollowerThatWaitsForChangesEndsItsQuery()
     {
         var metrics = cluster.Cluster.Silos.Select(GrainCluster.Metrics).ToList();

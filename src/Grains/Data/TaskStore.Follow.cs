@@ -27,19 +27,28 @@ public static partial class TaskStore
         Func<long, CancellationToken, Task> waitForChange, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         Validate(query);
-        var cursor = query.ResumeAfter ?? 0;
-        if (query.ResumeAfter is null)
+        long cursor = 0, head, remaining = query.Limit ?? long.MaxValue;
+        var resuming = false;
+        var snapshot = new List<TaskChanged>();
+        await using (var connection = await openConnection(cancellationToken))
+        {
+            head = await connection.ExecuteScalarAsync<long>(new CommandDefinition(HeadSql, cancellationToken: cancellationToken));
+            // A Last-Event-ID newer than the newest change was not sent from this store (it was re-created):
+            // such a client starts over with a snapshot rather than waiting for sequence numbers it already passed.
+            if (query.ResumeAfter is { } resumeAfter && resumeAfter <= head)
+            {
+                (cursor, resuming) = (resumeAfter, true);
+            }
+            else
+            {
+                await ReadSnapshotPageAsync(connection, query, cursor, head, remaining, pageSize, snapshot, cancellationToken);
+            }
+        }
+
+        if (!resuming)
         {
             // The snapshot is every matching task whose latest change is at or before the head seen now. A task
             // changed meanwhile moves past the head and comes as a live change; none is missed or sent twice.
-            var snapshot = new List<TaskChanged>();
-            long head, remaining = query.Limit ?? long.MaxValue;
-            await using (var connection = await openConnection(cancellationToken))
-            {
-                head = await connection.ExecuteScalarAsync<long>(new CommandDefinition(HeadSql, cancellationToken: cancellationToken));
-                await ReadSnapshotPageAsync(connection, query, cursor, head, remaining, pageSize, snapshot, cancellationToken);
-            }
-
             while (snapshot.Count > 0)
             {
                 foreach (var task in snapshot)
