@@ -161,11 +161,13 @@ public sealed class TaskWriteValidationTests(TokenWriteHost host) : IClassFixtur
     {
         var before = await host.ListAsync();
 
-        // Just over 16 KiB, and 1 MiB: both valid JSON apart from their size.
-        foreach (var size in new[] { 16 * 1024 + 1, 1024 * 1024 })
+        // Just over 16 KiB, and 1 MiB, each with a Content-Length and chunked: valid JSON apart from their size.
+        foreach (var (size, chunked) in new[] { (16 * 1024 + 1, false), (16 * 1024 + 1, true), (1024 * 1024, false), (1024 * 1024, true) })
         {
             var padding = new string(' ', size - """{"title":"a"}""".Length);
-            using var response = await host.Loopback.SendAsync(WriteHost.Request(new HttpMethod(method), path, $$"""{"title":"a"}{{padding}}"""));
+            var request = WriteHost.Request(new HttpMethod(method), path, $$"""{"title":"a"}{{padding}}""");
+            request.Headers.TransferEncodingChunked = chunked;
+            using var response = await host.Loopback.SendAsync(request);
 
             var problem = await WriteHost.AssertProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
             Assert.Contains("16384", problem.GetProperty("detail").GetString());
