@@ -12,7 +12,7 @@ using TaskStream.Grains.Data;
 namespace TaskStream.Api;
 
 /// <summary>
-/// The HTTP face of TaskStream: streams, lists and status. Each query runs in a grain lent to it alone
+/// The HTTP face of TaskStream: streams, lists and status (and, through <see cref="TaskWriteApi"/>, writes). Each query runs in a grain lent to it alone
 /// (<see cref="QueryGrainPool"/>), which opens the query's own database connection.
 /// </summary>
 public static class TaskStreamApi
@@ -29,6 +29,7 @@ public static class TaskStreamApi
         services.AddSingleton<QueryGrainPool>();
         services.AddSingleton<HeartbeatMonitor>();
         services.AddSingleton<TaskEventStream.Services>();
+        services.AddTaskWrites();
         services.AddProblemDetails();
         // Status-code pages (404, 405) answer in problem+json whatever the Accept header says, like every other
         // error here: an EventSource sends Accept: text/event-stream, which the default writer would not match.
@@ -47,12 +48,13 @@ public static class TaskStreamApi
         tasks.MapGet("/stream-function", StreamTasks).RequireRateLimiting(StreamCapPolicy.Name);
         tasks.MapGet("/list", ListTasks);
         app.MapGet("/status", GetStatus);
+        app.MapTaskWrites();
         return app;
     }
 
     internal static Results<TaskEventStream, ValidationProblem> StreamTasks(HttpRequest request, QueryGrainPool grains)
     {
-        if (!TaskQueryParameters.TryParse(request, readLastEventId: true, out var query, out var errors))
+        if (!TaskQueryParameters.TryParse(request, forStream: true, out var query, out var errors))
         {
             return Invalid(errors);
         }
@@ -63,7 +65,7 @@ public static class TaskStreamApi
     internal static async Task<Results<Ok<TaskList>, ValidationProblem>> ListTasks(
         HttpRequest request, QueryGrainPool grains, IOptions<ListOptions> options, CancellationToken cancellationToken)
     {
-        if (!TaskQueryParameters.TryParse(request, readLastEventId: false, out var query, out var errors))
+        if (!TaskQueryParameters.TryParse(request, forStream: false, out var query, out var errors))
         {
             return Invalid(errors);
         }

@@ -23,7 +23,7 @@ public static class TaskStreamHost
             builder.WebHost.UseUrls($"http://localhost:{cluster.ApiPort + cluster.Instance}");
         }
 
-        builder.UseOrleans(cluster.Apply);
+        builder.UseOrleans(silo => cluster.Apply(silo.AddTaskStreamChangeHints()));
         builder.Services.AddTaskStreamGrains();
         builder.Services.AddTaskStreamApi();
         // Many SSE clients connect at once (the default backlog of 512 overflowed at 5,000, FACTS.md);
