@@ -90,8 +90,8 @@ public sealed class BadInputTests(FastHost host)
     }
 
     [Theory]
-    [InlineData("GET", "/tasks/nothing-here", HttpStatusCode.NotFound)]
-    [InlineData("DELETE", "/tasks/stream", HttpStatusCode.MethodNotAllowed)]
+    [InlineData("GET", "/nothing/here", HttpStatusCode.NotFound)]
+    [InlineData("DELETE", "/status", HttpStatusCode.MethodNotAllowed)]
     public async Task NotFoundAndMethodNotAllowedAreProblemJsonEvenToAnEventSource(string method, string url, HttpStatusCode status)
     {
         var request = Sse.Get(url); // Accept: text/event-stream, as an EventSource sends

@@ -15,6 +15,7 @@ public sealed class FuzzTests
 {
     private const int WellFormed = 10_000;
     private const int Malformed = 600;
+    private const int Writes = 3_000;
     private const int Concurrency = 8;
 
     [Fact]
@@ -82,6 +83,118 @@ public sealed class FuzzTests
             return status.GetProperty("status").GetString() == "ready" && status.GetProperty("active_streams").GetInt64() == 0;
         }, TimeSpan.FromSeconds(10), $"/status answers and no stream is left (seed {seed})");
         Console.WriteLine($"fuzz (seed {seed}): statuses {tally}; {refusedByKestrel} refused by Kestrel");
+    }
+
+    [Fact]
+    public async Task ThousandsOfHostileWritesChangeTheTasksExactlyAsTheSuccessfulOnesSaid()
+    {
+        var seed = Environment.GetEnvironmentVariable("TASKSTREAM_FUZZ_SEED") is { } fixedSeed ? int.Parse(fixedSeed) : Random.Shared.Next();
+        await using var server = await TaskStreamServer.StartAsync(
+            [.. WriteHost.WithTokens, ("TaskStream:Database:SampleTasks", "20"), ("TaskStream:Streaming:EventIntervalMs", "0")]);
+        var (before, seqBefore) = ReadTasks(server.DatabasePath);
+        using var http = new HttpClient(new SocketsHttpHandler { RequestHeaderEncodingSelector = (_, _) => Encoding.UTF8 })
+        {
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+        var failures = new ConcurrentQueue<string>();
+        var statuses = new ConcurrentDictionary<int, int>();
+        var changes = new ConcurrentBag<(long Seq, long Id, TaskRow? Task)>();
+
+        await ForEachAsync(Writes, async i =>
+        {
+            var write = new HostileWrites(new Random(unchecked(seed * 7919 + i)), WriteHost.Token).Next();
+            var (status, failure) = await SendWriteAsync(http, server.BaseAddress, write, changes);
+            statuses.AddOrUpdate(status, 1, (_, n) => n + 1);
+            if (failure is not null)
+            {
+                failures.Enqueue($"#{i} {write}: {failure}");
+            }
+        });
+
+        var tally = string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key}: {s.Value}"));
+        Assert.True(failures.IsEmpty,
+            $"seed {seed} (TASKSTREAM_FUZZ_SEED={seed} repeats it): {failures.Count} failures; statuses {tally}\n" +
+            string.Join("\n", failures.Take(20)));
+
+        // The store is what the successful writes said, in their sequence order; nothing else was written.
+        var expected = new Dictionary<long, TaskRow>(before);
+        foreach (var (_, id, task) in changes.OrderBy(c => c.Seq))
+        {
+            expected[id] = task ?? expected[id] with { Title = "", Description = "", Deleted = true };
+        }
+
+        var (after, seqAfter) = ReadTasks(server.DatabasePath);
+        Assert.Equal(expected.OrderBy(t => t.Key), after.OrderBy(t => t.Key));
+        Assert.Equal(seqBefore + changes.Count, seqAfter);
+        Assert.Equal(HttpStatusCode.OK, (await server.Http.GetAsync("/status")).StatusCode);
+        Console.WriteLine($"write fuzz (seed {seed}): statuses {tally}; {changes.Count} changes");
+    }
+
+    /// <summary>Sends one write; records the change it made; returns its status and what was wrong, if anything.</summary>
+    private static async Task<(int Status, string? Failure)> SendWriteAsync(
+        HttpClient http, Uri server, HostileWrite write, ConcurrentBag<(long Seq, long Id, TaskRow? Task)> changes)
+    {
+        using var message = new HttpRequestMessage(write.Method, new Uri($"{server.Scheme}://{server.Authority}{write.Target}",
+            new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true }));
+        if (write.Body is not null)
+        {
+            message.Content = new ByteArrayContent(write.Body);
+            if (write.ContentType is not null)
+            {
+                message.Content.Headers.TryAddWithoutValidation("Content-Type", write.ContentType);
+            }
+        }
+
+        if (write.Authorization is not null)
+        {
+            message.Headers.TryAddWithoutValidation("Authorization", write.Authorization);
+        }
+
+        // A body over the write limit that the server refuses unread (401, 415) cannot be drained, so Kestrel
+        // closes the connection after the answer, which does not say so: a client must not reuse it.
+        message.Headers.ConnectionClose = write.Body?.Length > TaskStream.Api.TaskWriteBody.MaxBytes;
+
+        using var response = await http.SendAsync(message);
+        var status = (int)response.StatusCode;
+        var body = await response.Content.ReadAsByteArrayAsync();
+        if (status >= 400)
+        {
+            var absent = status == 404 && write.Method != HttpMethod.Post;
+            return (status, status >= 500 ? $"{status}: {Encoding.UTF8.GetString(body)}"
+                : write.Expect == WriteExpectation.Written && !absent ? $"a valid write refused: {status} {Encoding.UTF8.GetString(body)}"
+                : ProblemFailure(status, response.Content.Headers.ContentType?.MediaType, body));
+        }
+
+        if (write.Expect == WriteExpectation.Refused)
+        {
+            return (status, $"written although it must be refused: {status} {Encoding.UTF8.GetString(body)}");
+        }
+
+        if (!response.Headers.TryGetValues("X-TaskStream-Seq", out var seqs))
+        {
+            return (status, "a write without X-TaskStream-Seq");
+        }
+
+        var seq = long.Parse(seqs.Single());
+        if (write.Method == HttpMethod.Delete)
+        {
+            changes.Add((seq, long.Parse(write.Target["/tasks/".Length..]), null));
+            return (status, null);
+        }
+
+        var json = JsonDocument.Parse(body).RootElement;
+        var task = new TaskRow(json.GetProperty("title").GetString()!, json.GetProperty("description").GetString()!,
+            json.GetProperty("completed").GetBoolean(), Deleted: false);
+        var id = json.GetProperty("id").GetInt64();
+        changes.Add((seq, id, task));
+        var sent = write.Fields;
+        var creating = write.Method == HttpMethod.Post;
+        return (status, sent is null
+            || ((sent.Title is null || sent.Title == task.Title)
+                && (sent.Description ?? (creating ? "" : task.Description)) == task.Description
+                && (sent.Completed ?? (creating ? false : task.Completed)) == task.Completed)
+            ? null
+            : $"the task written differs from the one sent: {Encoding.UTF8.GetString(body)}");
     }
 
     private static async Task ForEachAsync(int count, Func<int, Task> body)
@@ -157,6 +270,26 @@ public sealed class FuzzTests
     {
         var list = JsonDocument.Parse(body).RootElement;
         return list.GetProperty("tasks").GetArrayLength() == list.GetProperty("total").GetInt32() ? null : $"a list miscounted: {list}";
+    }
+
+    /// <summary>A row of the tasks table as the writes see it (a deleted task is a tombstone with its text blanked).</summary>
+    private sealed record TaskRow(string Title, string Description, bool Completed, bool Deleted);
+
+    private static (Dictionary<long, TaskRow> Tasks, long MaxSeq) ReadTasks(string databasePath)
+    {
+        using var connection = new SqliteConnection($"Data Source={databasePath};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, title, description, completed, deleted, seq FROM tasks";
+        using var reader = command.ExecuteReader();
+        var (tasks, maxSeq) = (new Dictionary<long, TaskRow>(), 0L);
+        while (reader.Read())
+        {
+            tasks[reader.GetInt64(0)] = new TaskRow(reader.GetString(1), reader.GetString(2), reader.GetBoolean(3), reader.GetBoolean(4));
+            maxSeq = Math.Max(maxSeq, reader.GetInt64(5));
+        }
+
+        return (tasks, maxSeq);
     }
 
     /// <summary>The tasks table and the schema, read from the SQLite file itself.</summary>
