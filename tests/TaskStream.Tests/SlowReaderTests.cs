@@ -61,6 +61,62 @@ public sealed class SlowReaderTests
         Assert.True(await SeesEndAsync(slow, TimeSpan.FromSeconds(10)), "the slow client's connection is still open");
     }
 
+    [Fact]
+    public async Task AFollowerThatNeverReadsIsDroppedWhileWritesAndAReadingFollowerCarryOn()
+    {
+        await using var server = await TaskStreamServer.StartAsync(
+            ("TaskStream:Streaming:EventIntervalMs", "0"), ("TaskStream:Streaming:HeartbeatSeconds", "1"),
+            ("TaskStream:Limits:SendTimeoutSeconds", $"{SendTimeoutSeconds}"),
+            ("TaskStream:Limits:WritesPerSecond", "1000000"), ("TaskStream:Limits:WriteBurst", "1000000"));
+        var metrics = server.GetService<TaskStreamMetrics>();
+        using var slow = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await slow.ConnectAsync(IPAddress.Loopback, server.BaseAddress.Port);
+        await slow.SendAsync(Encoding.ASCII.GetBytes("GET /tasks/stream?follow=true HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+        await Eventually.TrueAsync(() => Task.FromResult(slow.Available > 0), TimeSpan.FromSeconds(10), "the stuck follower's snapshot starts");
+
+        using var response = await server.Http.SendAsync(Sse.Get("/tasks/stream?follow=true"), HttpCompletionOption.ResponseHeadersRead);
+        var live = new TaskCompletionSource();
+        var received = 0;
+        var reading = Task.Run(async () =>
+        {
+            await foreach (var e in Sse.ParseAsync(await response.Content.ReadAsStreamAsync()))
+            {
+                if (e.Type == "live")
+                {
+                    live.SetResult();
+                }
+                else if (live.Task.IsCompleted && e.Type == "task")
+                {
+                    Interlocked.Increment(ref received);
+                }
+            }
+        });
+        await live.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // Tasks of ~2 KB each, until the follower that reads nothing has filled its window and the socket buffers,
+        // a send to it has waited SendTimeoutSeconds, and it has been dropped. Writing never waits for it.
+        var body = JsonSerializer.Serialize(new { title = "Filler", description = new string('d', 2000) });
+        var (written, clock) = (0, Stopwatch.StartNew());
+        while (metrics.SendTimeouts == 0)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120), $"not dropped after {written} writes in {clock.Elapsed}");
+            await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
+            {
+                using var created = await server.Http.SendAsync(WriteHost.Request(HttpMethod.Post, "/tasks", body, token: null));
+                Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            }));
+            written += 20;
+        }
+
+        await Eventually.TrueAsync(() => Task.FromResult(Volatile.Read(ref received) == written && metrics.ActiveStreams == 1),
+            TimeSpan.FromSeconds(30), $"the stuck follower's stream ends and the reading follower gets all {written} tasks written meanwhile");
+        Assert.Equal(1, metrics.SendTimeouts);
+        Assert.True(await SeesEndAsync(slow, TimeSpan.FromSeconds(10)), "the stuck follower's connection is still open");
+        Console.WriteLine($"stuck follower dropped after {written} writes in {clock.ElapsedMilliseconds} ms");
+        response.Dispose();
+        await reading.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }); // ends with the response
+    }
+
     private static async Task<(long ActiveStreams, long OpenConnections)> StatusAsync(HttpClient http)
     {
         var status = JsonDocument.Parse(await http.GetStringAsync("/status")).RootElement;
