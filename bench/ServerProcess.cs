@@ -127,6 +127,9 @@ public sealed class ServerProcess : IAsyncDisposable
                 $"--TaskStream:Database:Path={config.DatabasePath}",
                 $"--TaskStream:Database:SampleTasks={config.SampleTasks}",
                 $"--TaskStream:Streaming:EventIntervalMs={config.EventIntervalMs}",
+                // Every bench client comes from loopback and idle opens 10,000 streams and more: the caps would
+                // measure themselves, not the relay. Their check still runs on every stream.
+                "--TaskStream:Limits:MaxStreams=1000000", "--TaskStream:Limits:MaxStreamsPerClient=1000000",
                 .. logging,
                 .. config.LogStreams ? Array.Empty<string>() : ["--Logging:LogLevel:TaskStream.Api=Warning"]]);
         }
