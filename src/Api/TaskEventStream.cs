@@ -105,10 +105,11 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
                 lease.Release();
             }
 
-            metrics.StreamEnded();
-            LogStreamEnded(relay.Logger, outcome, _events, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+            var duration = Stopwatch.GetElapsedTime(started);
+            metrics.StreamEnded(outcome, _events, duration);
+            LogStreamEnded(relay.Logger, outcome, _events, duration.TotalMilliseconds,
                 Stopwatch.GetElapsedTime(Volatile.Read(ref _endedAt)).TotalMilliseconds,
-                query.Completed, query.Limit, query.After, query.ResumeAfter);
+                query.Completed, query.Limit, query.After, query.ResumeAfter, relay.SiloName);
         }
     }
 
@@ -247,9 +248,9 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     // One line per stream, never per event. ReleaseMs: from the stream's end (for "cancelled", the moment
     // the client's disconnect was seen) until the grain confirmed its iterator and connection were closed.
     [LoggerMessage(EventId = 2, EventName = "StreamEnded", Level = LogLevel.Information,
-        Message = "Stream {Outcome}: {Events} events in {DurationMs:F1} ms; grain released {ReleaseMs:F1} ms after the end (completed={Completed} limit={Limit} after={After} resume={ResumeAfter})")]
+        Message = "Stream {Outcome}: {Events} events in {DurationMs:F1} ms; grain released {ReleaseMs:F1} ms after the end (completed={Completed} limit={Limit} after={After} resume={ResumeAfter}) relayed by {Silo}")]
     private static partial void LogStreamEnded(ILogger logger, string outcome, long events, double durationMs, double releaseMs,
-        bool? completed, int? limit, long after, long? resumeAfter);
+        bool? completed, int? limit, long after, long? resumeAfter, string silo);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Task stream failed; the client will reconnect and resume from its Last-Event-ID")]
     private static partial void LogStreamFailed(ILogger logger, Exception exception);

@@ -14,10 +14,23 @@ public sealed class TaskStreamMetrics
     private long _openConnections;
     private long _queryGrains;
     private long _runningQueries;
+    private readonly Counter<long> _streamsStarted;
+    private readonly Counter<long> _streamsEnded;
+    private readonly Counter<long> _eventsSent;
+    private readonly Histogram<double> _queryDuration;
 
     public TaskStreamMetrics(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(MeterName);
+        _streamsStarted = meter.CreateCounter<long>("taskstream.streams.started", "{stream}", "SSE streams this silo began relaying.");
+        _streamsEnded = meter.CreateCounter<long>("taskstream.streams.ended", "{stream}",
+            "SSE streams this silo finished relaying, by outcome (completed, no-content, cancelled, stopped, failed).");
+        _eventsSent = meter.CreateCounter<long>("taskstream.events.sent", "{event}",
+            "Task events written to SSE clients, counted when their stream ends.");
+        // Seconds, as OpenTelemetry's duration conventions ask; the default buckets are made for milliseconds.
+        _queryDuration = meter.CreateHistogram("taskstream.query.duration", "s",
+            "How long a stream's query ran, from the request to its end, by outcome.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600] });
         meter.CreateObservableUpDownCounter("taskstream.streams.active", () => ActiveStreams,
             "{stream}", "SSE streams this silo is relaying now.");
         meter.CreateObservableUpDownCounter("taskstream.db.connections.open", () => OpenConnections,
@@ -44,9 +57,21 @@ public sealed class TaskStreamMetrics
 
     public void QueryGrainDeactivated() => Interlocked.Decrement(ref _queryGrains);
 
-    public void StreamStarted() => Interlocked.Increment(ref _activeStreams);
+    public void StreamStarted()
+    {
+        Interlocked.Increment(ref _activeStreams);
+        _streamsStarted.Add(1);
+    }
 
-    public void StreamEnded() => Interlocked.Decrement(ref _activeStreams);
+    /// <summary>A stream is over: <paramref name="outcome"/> as in its StreamEnded log line, the task events it sent, how long it ran.</summary>
+    public void StreamEnded(string outcome, long events, TimeSpan duration)
+    {
+        Interlocked.Decrement(ref _activeStreams);
+        var tag = new KeyValuePair<string, object?>("outcome", outcome);
+        _streamsEnded.Add(1, tag);
+        _eventsSent.Add(events);
+        _queryDuration.Record(duration.TotalSeconds, tag);
+    }
 
     /// <summary>Counts a connection from the moment it opens until it closes, however it closes.</summary>
     public void OnConnectionStateChange(object? sender, StateChangeEventArgs e)
