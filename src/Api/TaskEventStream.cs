@@ -18,14 +18,17 @@ namespace TaskStream.Api;
 
 /// <summary>
 /// Relays one query grain's tasks to one client as Server-Sent Events: headers at once, a <c>task</c>
-/// event per task (the first carrying <c>retry</c>), a closing <c>end</c> event, pacing between events, and
-/// heartbeats (through <see cref="HeartbeatMonitor"/>) while it waits. The client's disconnect, or host
-/// shutdown, cancels the grain's iterator.
+/// event per task (the first event carrying <c>retry</c>), a closing <c>end</c> event, pacing between events,
+/// and heartbeats (through <see cref="HeartbeatMonitor"/>) while it waits. A follow stream sends
+/// <c>task</c> / <c>task-deleted</c> events with change sequence numbers as ids, one <c>live</c> once it has
+/// caught up (pacing stops there), and never ends by itself. The client's disconnect, or host shutdown,
+/// cancels the grain's iterator.
 /// </summary>
 internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery query) : IResult
 {
     private long _events;
     private long _endedAt;
+    private bool _live;
 
     public async Task ExecuteAsync(HttpContext http)
     {
@@ -47,7 +50,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         try
         {
             var haveFirst = false;
-            if (query.ResumeAfter is not null || query.After > 0)
+            if (!query.Follow && (query.ResumeAfter is not null || query.After > 0))
             {
                 // Nothing left for a resuming client: 204 is what makes a browser EventSource stop reconnecting.
                 if (!await enumerator.MoveNextAsync() || enumerator.Current is not TaskItem)
@@ -109,7 +112,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             metrics.StreamEnded(outcome, _events, duration);
             LogStreamEnded(relay.Logger, outcome, _events, duration.TotalMilliseconds,
                 Stopwatch.GetElapsedTime(Volatile.Read(ref _endedAt)).TotalMilliseconds,
-                query.Completed, query.Limit, query.After, query.ResumeAfter, relay.SiloName);
+                query.Completed, query.Limit, query.After, query.ResumeAfter, query.Follow, relay.SiloName);
         }
     }
 
@@ -155,16 +158,13 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         var retry = TimeSpan.FromMilliseconds(options.RetryMs);
         var more = haveFirst || await NextAsync(results.MoveNextAsync(), response, heartbeat, token);
         string? ranOn = null;
+        var first = true;
         while (more)
         {
-            if (results.Current is TaskItem task)
+            if (ToSse(results.Current) is { } item)
             {
-                yield return new SseItem<object>(task, "task")
-                {
-                    EventId = task.Id.ToString(CultureInfo.InvariantCulture),
-                    ReconnectionInterval = _events == 0 ? retry : null,
-                };
-                _events++;
+                yield return first ? item with { ReconnectionInterval = retry } : item;
+                first = false;
             }
             else if (results.Current is QueryCompleted completed)
             {
@@ -175,19 +175,46 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             more = await NextAsync(next, response, heartbeat, token);
         }
 
-        // No id: the client's Last-Event-ID stays the last task's, so a reconnect after `end` gets 204.
-        yield return new SseItem<object>(new StreamEnd(_events, ranOn), "end");
+        if (!query.Follow)
+        {
+            // No id: the client's Last-Event-ID stays the last task's, so a reconnect after `end` gets 204.
+            yield return new SseItem<object>(new StreamEnd(_events, ranOn), "end");
+        }
     }
 
-    // The pause comes before each task after the first, and not before `end`: a stream's last task closes it at once.
-    private static async ValueTask<bool> MoveNextThenPaceAsync(IAsyncEnumerator<TaskQueryEvent> results, TimeSpan pacing, CancellationToken token)
+    private SseItem<object>? ToSse(TaskQueryEvent result)
+    {
+        switch (result)
+        {
+            case TaskItem task:
+                _events++;
+                return new SseItem<object>(task, "task") { EventId = Id(task.Id) };
+            case TaskChanged changed:
+                _events++;
+                return new SseItem<object>(changed.Task, "task") { EventId = Id(changed.Seq) };
+            case TaskDeleted deleted:
+                _events++;
+                return new SseItem<object>(new DeletedTask(deleted.Id), "task-deleted") { EventId = Id(deleted.Seq) };
+            case FollowingLive live:
+                _live = true;
+                return new SseItem<object>(new StreamLive(_events, live.Silo), "live") { EventId = Id(live.Seq) };
+            default:
+                return null;
+        }
+
+        static string Id(long value) => value.ToString(CultureInfo.InvariantCulture);
+    }
+
+    // The pause comes before each task after the first, and not before `end`: a stream's last task closes it
+    // at once. A follow stream is paced until it is live; changes after that go out as they happen.
+    private async ValueTask<bool> MoveNextThenPaceAsync(IAsyncEnumerator<TaskQueryEvent> results, TimeSpan pacing, CancellationToken token)
     {
         if (!await results.MoveNextAsync())
         {
             return false;
         }
 
-        if (results.Current is TaskItem)
+        if (results.Current is TaskItem || (!_live && results.Current is TaskChanged or TaskDeleted))
         {
             await Task.Delay(pacing, token);
         }
@@ -237,6 +264,12 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             case StreamEnd end:
                 JsonSerializer.Serialize(writer, end, TaskStreamJsonContext.Default.StreamEnd);
                 break;
+            case DeletedTask deleted:
+                JsonSerializer.Serialize(writer, deleted, TaskStreamJsonContext.Default.DeletedTask);
+                break;
+            case StreamLive live:
+                JsonSerializer.Serialize(writer, live, TaskStreamJsonContext.Default.StreamLive);
+                break;
             default:
                 throw new InvalidOperationException($"No SSE format for {item.Data.GetType()}.");
         }
@@ -248,9 +281,9 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     // One line per stream, never per event. ReleaseMs: from the stream's end (for "cancelled", the moment
     // the client's disconnect was seen) until the grain confirmed its iterator and connection were closed.
     [LoggerMessage(EventId = 2, EventName = "StreamEnded", Level = LogLevel.Information,
-        Message = "Stream {Outcome}: {Events} events in {DurationMs:F1} ms; grain released {ReleaseMs:F1} ms after the end (completed={Completed} limit={Limit} after={After} resume={ResumeAfter}) relayed by {Silo}")]
+        Message = "Stream {Outcome}: {Events} events in {DurationMs:F1} ms; grain released {ReleaseMs:F1} ms after the end (completed={Completed} limit={Limit} after={After} resume={ResumeAfter} follow={Follow}) relayed by {Silo}")]
     private static partial void LogStreamEnded(ILogger logger, string outcome, long events, double durationMs, double releaseMs,
-        bool? completed, int? limit, long after, long? resumeAfter, string silo);
+        bool? completed, int? limit, long after, long? resumeAfter, bool follow, string silo);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Task stream failed; the client will reconnect and resume from its Last-Event-ID")]
     private static partial void LogStreamFailed(ILogger logger, Exception exception);

@@ -6,38 +6,45 @@ using TaskStream.Grains;
 namespace TaskStream.Api;
 
 /// <summary>
-/// Reads <c>completed</c>, <c>limit</c>, <c>after</c> and (for streams) <c>Last-Event-ID</c> from a request.
+/// Reads <c>completed</c>, <c>limit</c>, <c>after</c> and (for streams) <c>follow</c> and <c>Last-Event-ID</c> from a request.
 /// Every value is checked here, before any grain is called; a bad one is reported under its own name.
 /// </summary>
 public static class TaskQueryParameters
 {
     public const string LastEventIdHeader = "Last-Event-ID";
 
-    public static bool TryParse(HttpRequest request, bool readLastEventId, out TaskQuery query, out Dictionary<string, string[]> errors)
+    public static bool TryParse(HttpRequest request, bool forStream, out TaskQuery query, out Dictionary<string, string[]> errors)
     {
         errors = [];
-        var completed = ParseCompleted(request.Query["completed"], errors);
+        var completed = ParseBoolean(request.Query["completed"], "completed", errors);
+        var follow = forStream && ParseBoolean(request.Query["follow"], "follow", errors) == true;
         var limit = ParseNumber(request.Query["limit"], "limit", 1, TaskQuery.MaxLimit,
             "must be a whole number from 1 to 1000000000", errors);
         var after = ParseNumber(request.Query["after"], "after", 0, long.MaxValue,
             "must be a task id: a whole number, 0 or more", errors);
         long? resumeAfter = null;
-        if (readLastEventId)
+        if (follow && after is not null)
+        {
+            // In follow mode the stream's position is a change sequence number, not a task id.
+            errors["after"] = ["cannot be combined with follow=true; a follow stream resumes from its Last-Event-ID"];
+        }
+
+        if (forStream)
         {
             var header = request.Headers[LastEventIdHeader];
             // An empty Last-Event-ID means "no event seen yet", which is what browsers mean by omitting it.
             if (header.Count > 1 || (header.Count == 1 && !string.IsNullOrWhiteSpace(header[0])))
             {
                 resumeAfter = ParseNumber(header, LastEventIdHeader, 0, long.MaxValue,
-                    "must be the id of a task event this stream sent", errors);
+                    follow ? "must be the id of an event this follow stream sent" : "must be the id of a task event this stream sent", errors);
             }
         }
 
-        query = new TaskQuery(completed, (int?)limit, after ?? 0, resumeAfter);
+        query = new TaskQuery(completed, (int?)limit, after ?? 0, resumeAfter, follow);
         return errors.Count == 0;
     }
 
-    private static bool? ParseCompleted(StringValues values, Dictionary<string, string[]> errors)
+    private static bool? ParseBoolean(StringValues values, string name, Dictionary<string, string[]> errors)
     {
         if (values.Count == 0)
         {
@@ -57,7 +64,7 @@ public static class TaskQueryParameters
             }
         }
 
-        errors["completed"] = [values.Count > 1 ? "may be given once" : "must be true or false"];
+        errors[name] = [values.Count > 1 ? "may be given once" : "must be true or false"];
         return null;
     }
 

@@ -43,7 +43,7 @@ public static class TaskStreamApi
 
     internal static Results<TaskEventStream, ValidationProblem> StreamTasks(HttpRequest request, QueryGrainPool grains)
     {
-        if (!TaskQueryParameters.TryParse(request, readLastEventId: true, out var query, out var errors))
+        if (!TaskQueryParameters.TryParse(request, forStream: true, out var query, out var errors))
         {
             return Invalid(errors);
         }
@@ -54,7 +54,7 @@ public static class TaskStreamApi
     internal static async Task<Results<Ok<TaskList>, ValidationProblem>> ListTasks(
         HttpRequest request, QueryGrainPool grains, IOptions<ListOptions> options, CancellationToken cancellationToken)
     {
-        if (!TaskQueryParameters.TryParse(request, readLastEventId: false, out var query, out var errors))
+        if (!TaskQueryParameters.TryParse(request, forStream: false, out var query, out var errors))
         {
             return Invalid(errors);
         }

@@ -14,6 +14,15 @@ public sealed record TaskList(
 /// <summary>The data of the <c>end</c> event that closes a finished stream: tasks sent, and the silo whose grain ran the query.</summary>
 public sealed record StreamEnd([property: JsonPropertyName("count")] long Count, [property: JsonPropertyName("silo")] string? Silo);
 
+/// <summary>The data of a follow stream's <c>task-deleted</c> event.</summary>
+public sealed record DeletedTask([property: JsonPropertyName("id")] long Id);
+
+/// <summary>
+/// The data of a follow stream's <c>live</c> event: changes sent before it (the snapshot, or a resuming
+/// client's catch-up), and the silo whose grain runs the query.
+/// </summary>
+public sealed record StreamLive([property: JsonPropertyName("count")] long Count, [property: JsonPropertyName("silo")] string Silo);
+
 /// <summary><c>GET /status</c>.</summary>
 public sealed record StatusResponse(
     [property: JsonPropertyName("status")] string Status,
@@ -29,5 +38,7 @@ public sealed record StatusResponse(
 [JsonSerializable(typeof(TaskItem))]
 [JsonSerializable(typeof(TaskList))]
 [JsonSerializable(typeof(StreamEnd))]
+[JsonSerializable(typeof(DeletedTask))]
+[JsonSerializable(typeof(StreamLive))]
 [JsonSerializable(typeof(StatusResponse))]
 internal sealed partial class TaskStreamJsonContext : JsonSerializerContext;

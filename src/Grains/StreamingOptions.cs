@@ -18,4 +18,11 @@ public sealed class StreamingOptions
     /// <summary>The <c>retry:</c> sent with the first event: how long a client waits before reconnecting.</summary>
     [Range(0, 3_600_000)]
     public int RetryMs { get; set; } = 3000;
+
+    /// <summary>
+    /// While follow streams wait, how often each silo reads the newest change sequence number from the store:
+    /// the longest a change can wait when its hint (an Orleans stream message) was lost.
+    /// </summary>
+    [Range(50, 3_600_000)]
+    public int FollowCheckMs { get; set; } = 2000;
 }

@@ -10,7 +10,7 @@ namespace TaskStream.Grains;
 /// cluster nor shows anything in a failover demo.
 /// </remarks>
 [Orleans.Placement.RandomPlacement]
-public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
+public sealed class TaskQueryGrain(TaskDatabase database, ChangeFeed changes, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
 {
     // Enumeration calls interleave (FACTS.md), so the grain's own turn-based concurrency would not stop a
     // second query from starting beside the first. Callers lend a grain to one query at a time; this checks it.
@@ -45,9 +45,12 @@ public sealed class TaskQueryGrain(TaskDatabase database, TaskStreamMetrics metr
         {
             // Connections are opened here, by this query, one per page read (never in OnActivateAsync, and
             // never handed in): no connection outlives the page it read or is seen by another query.
-            await foreach (var task in TaskStore.QueryAsync(database.OpenConnectionAsync, query, database.PageSize, cancellationToken))
+            IAsyncEnumerable<TaskQueryEvent> events = query.Follow
+                ? TaskStore.FollowAsync(database.OpenConnectionAsync, query, database.PageSize, _silo, changes.WaitForChangeAfterAsync, cancellationToken)
+                : TaskStore.QueryAsync(database.OpenConnectionAsync, query, database.PageSize, cancellationToken);
+            await foreach (var item in events)
             {
-                yield return task;
+                yield return item;
             }
         }
         finally

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Orleans.Runtime;
 using TaskStream.Grains.Data;
 
 namespace TaskStream.Grains;
@@ -16,9 +17,18 @@ public static class TaskStreamGrainsExtensions
         services.AddMetrics();
         services.AddSingleton<TaskStreamMetrics>();
         services.AddSingleton<TaskDatabase>();
+        services.AddSingleton<ChangeFeed>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddHostedService<DatabaseInitializer>();
         return services;
     }
+
+    /// <summary>
+    /// The Orleans stream that carries change hints between silos: in-memory queues and subscriptions, which
+    /// is enough for hints (the store is the log, <see cref="ChangeFeed"/>).
+    /// </summary>
+    public static ISiloBuilder AddTaskStreamChangeHints(this ISiloBuilder silo) =>
+        silo.AddMemoryStreams(ChangeFeed.StreamProvider).AddMemoryGrainStorage("PubSubStore");
 
     // Runs before Kestrel starts taking requests (the web server starts after the other hosted services).
     private sealed class DatabaseInitializer(TaskDatabase database) : IHostedService

@@ -26,7 +26,7 @@ public sealed class TaskStreamMetrics
         _streamsEnded = meter.CreateCounter<long>("taskstream.streams.ended", "{stream}",
             "SSE streams this silo finished relaying, by outcome (completed, no-content, cancelled, stopped, failed).");
         _eventsSent = meter.CreateCounter<long>("taskstream.events.sent", "{event}",
-            "Task events written to SSE clients, counted when their stream ends.");
+            "Task events (task, task-deleted) written to SSE clients, counted when their stream ends.");
         // Seconds, as OpenTelemetry's duration conventions ask; the default buckets are made for milliseconds.
         _queryDuration = meter.CreateHistogram("taskstream.query.duration", "s",
             "How long a stream's query ran, from the request to its end, by outcome.",

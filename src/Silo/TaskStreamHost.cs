@@ -25,7 +25,7 @@ public static class TaskStreamHost
             builder.WebHost.UseUrls($"http://localhost:{cluster.ApiPort + cluster.Instance}");
         }
 
-        builder.UseOrleans(cluster.Apply);
+        builder.UseOrleans(silo => cluster.Apply(silo.AddTaskStreamChangeHints()));
         builder.Services.AddTaskStreamGrains();
         builder.Services.AddTaskStreamApi();
         builder.AddTaskStreamOperations();

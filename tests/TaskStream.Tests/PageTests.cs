@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using TaskStream.Grains;
 using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
@@ -66,10 +67,10 @@ public sealed class PageBrowserTests
     private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(60);
 
     [Fact]
-    public async Task ABrowserShowsTheFiveSeedTasksInOrderThenOnlyTasks2And4WhenFilteredToCompleted()
+    public async Task ABrowserShowsTheSeedTasksInOrderThenTasks2And4WhenFilteredAndInFollowModeEachChangeAsItHappens()
     {
         await using var server = await TaskStreamServer.StartAsync(("TaskStream:Streaming:EventIntervalMs", "100"));
-        await using var browser = NodeScript.Start("page-test.mjs", "browse", server.BaseAddress.ToString(), NodeScript.ArtifactsDirectory);
+        await using var browser = NodeScript.Start("page-test.mjs", "browse", server.BaseAddress.ToString(), NodeScript.ArtifactsDirectory, "follow");
 
         var seed = await browser.NextAsync("seed", StepTimeout);
         Assert.Equal([1L, 2, 3, 4, 5], Ids(seed));
@@ -87,6 +88,32 @@ public sealed class PageBrowserTests
         Assert.Equal("/?completed=true", completed.GetProperty("url").GetString());
         Assert.Contains("ended (2 tasks)", Status(completed));
 
+        var live = await browser.NextAsync("follow-live", StepTimeout);
+        Assert.Equal([1L, 2, 3, 4, 5], Ids(live));
+        Assert.Equal("/?follow=true", live.GetProperty("url").GetString());
+
+        // Changes made elsewhere (here: through the writer grain) reach the open page. The title is markup on purpose.
+        var writer = server.GetService<IGrainFactory>().GetGrain<ITaskWriterGrain>(0);
+        const string title = "Made <b>elsewhere</b> & <img src=x onerror=alert(1)>";
+        var created = await writer.CreateAsync(new NewTask(title, "by the test", Completed: false));
+        await browser.SendAsync($"wait-row {created.Task.Id} Made <b>elsewhere</b>");
+        var added = await browser.NextAsync("wait-row", StepTimeout);
+        Assert.Equal([1L, 2, 3, 4, 5, created.Task.Id], Ids(added));
+        Assert.Equal(title, added.GetProperty("rows")[5].GetProperty("title").GetString());
+        Assert.Equal(0, added.GetProperty("markupInList").GetInt32()); // shown as text, never parsed
+        Assert.Contains($"last id {created.Seq}", Status(added));
+
+        await writer.UpdateAsync(created.Task.Id, new TaskPatch(Completed: true));
+        await browser.SendAsync($"wait-completed {created.Task.Id} true");
+        await browser.NextAsync("wait-completed", StepTimeout);
+
+        await writer.DeleteAsync(1);
+        await browser.SendAsync("wait-gone 1");
+        var deleted = await browser.NextAsync("wait-gone", StepTimeout);
+        Assert.Equal([2L, 3, 4, 5, created.Task.Id], Ids(deleted));
+        Assert.Equal("live", deleted.GetProperty("state").GetString());
+
+        await browser.SendAsync("finish");
         var done = await browser.NextAsync("done", StepTimeout);
         Assert.Empty(done.GetProperty("problems").EnumerateArray());
         Assert.True(File.Exists(Path.Combine(NodeScript.ArtifactsDirectory, "page-desktop.png")));

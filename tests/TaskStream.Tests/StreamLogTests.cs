@@ -38,6 +38,7 @@ public sealed class StreamLogTests
             Assert.Equal("StreamEnded", line.EventName);
             Assert.Equal(LogLevel.Information, line.Level);
             Assert.Equal(silo, line.State["Silo"]);
+            Assert.False(Assert.IsType<bool>(line.State["Follow"]));
             Assert.IsType<double>(line.State["DurationMs"]);
             Assert.Contains($"relayed by {silo}", line.Message);
         });

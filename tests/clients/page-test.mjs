@@ -2,7 +2,7 @@
 // `npx playwright install`) and reports what a person would see, one JSON line per step on stdout. The .NET
 // test that starts it asserts on those reports and answers on stdin when it has stopped or restarted the server.
 //
-//   node page-test.mjs browse  <base url> <artifact dir> [writes]  seed list, filter, (writes: add/toggle/delete in follow mode)
+//   node page-test.mjs browse  <base url> <artifact dir> [follow]  seed list, filter, (follow: then as the test commands)
 //   node page-test.mjs restart <base url> <artifact dir>           a stream survives the server stopping and coming back
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
@@ -23,6 +23,7 @@ const view = (page) => page.evaluate(() => ({
   state: document.querySelector('#state').dataset.state,
   status: document.querySelector('#status').innerText.replace(/\s+/g, ' ').trim(),
   events: Number(document.querySelector('#event-count').textContent),
+  markupInList: document.querySelectorAll('#tasks b, #tasks img, #tasks script').length,
   rows: [...document.querySelectorAll('#tasks > li')].map((li) => ({
     id: Number(li.dataset.id),
     title: li.querySelector('.task-title').textContent,
@@ -54,38 +55,64 @@ async function browse(page) {
   await stateIs(page, 'ended');
   send({ step: 'completed-true', ...(await view(page)) });
 
-  if (option === 'writes') {
+  if (option === 'follow') {
     await page.selectOption('#filters select[name="completed"]', '');
     await page.check('#filters input[name="follow"]');
     await stateIs(page, 'live');
     send({ step: 'follow-live', ...(await view(page)) });
-
-    const title = 'Added from the <b>page</b> & "browser"';
-    await page.fill('#add input[name="title"]', title);
-    await page.fill('#add textarea[name="description"]', 'typed into the form');
-    await page.click('#add button[type="submit"]');
-    const row = page.locator('#tasks > li', { hasText: 'Added from the' });
-    await row.waitFor({ timeout });
-    send({ step: 'added', ...(await view(page)) });
-
-    await row.locator('button.toggle').click();
-    await page.waitForFunction(() => [...document.querySelectorAll('#tasks > li')]
-      .some((li) => li.textContent.includes('Added from the') && li.dataset.completed === 'true'), null, { timeout });
-    send({ step: 'toggled', ...(await view(page)) });
-
-    await row.locator('button.delete').click();
-    await row.waitFor({ state: 'detached', timeout });
-    send({ step: 'deleted', ...(await view(page)) });
-
-    // An empty title, past the form's own `required` check: the server's 400 problem must reach the person.
-    await page.evaluate(() => document.querySelector('#add').dispatchEvent(new Event('submit', { cancelable: true })));
-    await page.waitForFunction(() => !document.querySelector('#message').hidden, null, { timeout });
-    send({ step: 'rejected', ...(await view(page)) });
+    await followCommands(page);
   }
 
   await page.screenshot({ path: `${artifacts}/page-desktop.png`, fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: `${artifacts}/page-phone.png`, fullPage: true });
+}
+
+const row = (page, id) => page.locator(`#tasks > li[data-id="${Number(id)}"]`);
+
+// The test drives the rest: it changes tasks (through the API or the form here) and asks what the page shows.
+//   wait-row ID TITLE | wait-completed ID true|false | wait-gone ID   wait for the list to show it, then report
+//   add TITLE | toggle ID | delete ID                                use the page's own form and buttons
+//   finish                                                           take the screenshots and stop
+async function followCommands(page) {
+  for (;;) {
+    const { value, done } = await stdin.next();
+    if (done) throw new Error('stdin closed before "finish"');
+    const [command, id, ...rest] = value.trim().split(' ');
+    const text = rest.join(' ');
+    switch (command) {
+      case 'wait-row':
+        await row(page, id).filter({ hasText: text }).waitFor({ timeout });
+        break;
+      case 'wait-completed':
+        await page.locator(`#tasks > li[data-id="${Number(id)}"][data-completed="${text}"]`).waitFor({ timeout });
+        break;
+      case 'wait-gone':
+        await row(page, id).waitFor({ state: 'detached', timeout });
+        break;
+      case 'add':
+        await page.fill('#add input[name="title"]', [id, text].join(' ').trim());
+        await page.fill('#add textarea[name="description"]', 'typed into the page');
+        await page.click('#add button[type="submit"]');
+        break;
+      case 'add-empty':
+        // Past the form's own `required` check, so the server's 400 problem must reach the person.
+        await page.evaluate(() => document.querySelector('#add').dispatchEvent(new Event('submit', { cancelable: true })));
+        await page.waitForFunction(() => !document.querySelector('#message').hidden, null, { timeout });
+        break;
+      case 'toggle':
+        await row(page, id).locator('button.toggle').click();
+        break;
+      case 'delete':
+        await row(page, id).locator('button.delete').click();
+        break;
+      case 'finish':
+        return;
+      default:
+        throw new Error(`unknown command: ${value}`);
+    }
+    send({ step: command, ...(await view(page)) });
+  }
 }
 
 async function restart(page) {

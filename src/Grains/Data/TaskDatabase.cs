@@ -55,6 +55,11 @@ public sealed partial class TaskDatabase : IAsyncDisposable
 
     public int PageSize => _options.PageSize;
 
+    // SQLite: BEGIN IMMEDIATE (what Serializable means to it) takes the database's write lock. PostgreSQL: an
+    // advisory lock held until commit, under Read Committed so that each statement after the lock sees what the
+    // previous holder committed (a Serializable snapshot would be taken before the lock was granted).
+    private IsolationLevel LockingIsolation => _postgres is null ? IsolationLevel.Serializable : IsolationLevel.ReadCommitted;
+
     public string Provider => _options.Provider;
 
     public async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken = default)
@@ -81,21 +86,22 @@ public sealed partial class TaskDatabase : IAsyncDisposable
         return await connection.ExecuteScalarAsync<long>(new CommandDefinition("SELECT 1", cancellationToken: cancellationToken)) == 1;
     }
 
-    // The seed's five tasks; TRUE/FALSE are 1/0 to SQLite and booleans to PostgreSQL.
+    // The seed's five tasks; TRUE/FALSE are 1/0 to SQLite and booleans to PostgreSQL. The initial tasks'
+    // change sequence numbers are their ids; writes continue from the highest.
     private const string SeedSql = """
-        INSERT INTO tasks (id, title, description, completed) VALUES
-            (1, 'Implement SSE streaming', 'Add server-sent events to API', FALSE),
-            (2, 'Database integration', 'Connect SQLAlchemy with SSE', TRUE),
-            (3, 'Add filtering', 'Support query parameters in streams', FALSE),
-            (4, 'Write documentation', 'Document best practices', TRUE),
-            (5, 'Performance testing', 'Test with large datasets', FALSE);
+        INSERT INTO tasks (id, title, description, completed, seq) VALUES
+            (1, 'Implement SSE streaming', 'Add server-sent events to API', FALSE, 1),
+            (2, 'Database integration', 'Connect SQLAlchemy with SSE', TRUE, 2),
+            (3, 'Add filtering', 'Support query parameters in streams', FALSE, 3),
+            (4, 'Write documentation', 'Document best practices', TRUE, 4),
+            (5, 'Performance testing', 'Test with large datasets', FALSE, 5);
         """;
 
     // Tasks 6..N: deterministic text, every third one completed. Both stores run this as written.
     private const string GenerateSql = """
         WITH RECURSIVE n(id) AS (SELECT 6 UNION ALL SELECT id + 1 FROM n WHERE id < @Count)
-        INSERT INTO tasks (id, title, description, completed)
-        SELECT id, 'Task ' || id, 'Generated sample task number ' || id, (id % 3 = 0) FROM n;
+        INSERT INTO tasks (id, title, description, completed, seq)
+        SELECT id, 'Task ' || id, 'Generated sample task number ' || id, (id % 3 = 0), id FROM n;
         """;
 
     /// <summary>
@@ -122,10 +128,11 @@ public sealed partial class TaskDatabase : IAsyncDisposable
 
         if (await connection.ExecuteScalarAsync<bool>(_schema.TableExistsSql))
         {
+            await RequireChangeColumnsAsync(connection);
             return;
         }
 
-        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.Serializable, cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(LockingIsolation, cancellationToken);
         if (_schema.LockSql is { } lockSql)
         {
             await connection.ExecuteAsync(lockSql, transaction: transaction);
@@ -147,6 +154,38 @@ public sealed partial class TaskDatabase : IAsyncDisposable
         LogCreated(_logger, Provider, _postgres is null ? _options.Path : connection.Database, Math.Max(count, 5));
     }
 
+    /// <summary>
+    /// Runs <paramref name="write"/> in a transaction that holds the store's write lock, so writes from all
+    /// silos are serialised: each takes the next change sequence number and commits before the next one
+    /// starts, and a follower reading "changes after S" can never see S+2 committed before S+1.
+    /// </summary>
+    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(LockingIsolation, cancellationToken);
+        if (_schema.WriteLockSql is { } lockSql)
+        {
+            await connection.ExecuteAsync(lockSql, transaction: transaction);
+        }
+
+        var result = await write(connection, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return result;
+    }
+
+    // A store created before writes existed has no change columns. It holds only generated sample tasks, so
+    // re-creating it loses nothing; changing it in place behind the operator's back would be a surprise.
+    private async Task RequireChangeColumnsAsync(DbConnection connection)
+    {
+        if (!await connection.ExecuteScalarAsync<bool>(_schema.HasChangeColumnsSql))
+        {
+            throw new InvalidOperationException(
+                $"The {Provider} task store at {(_postgres is null ? _options.Path : connection.Database)} was created by an earlier " +
+                "TaskStream without change sequence numbers (its tasks table has no 'seq' column). It holds only sample tasks: " +
+                "delete it (or drop its tasks table) and start again to re-create it.");
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_postgres is not null)
@@ -156,37 +195,57 @@ public sealed partial class TaskDatabase : IAsyncDisposable
     }
 
     /// <summary>What differs between the stores: column types, and how to see and lock the schema.</summary>
-    private sealed record Schema(string CreateSql, string TableExistsSql, string? PrepareSql, string? LockSql)
+    /// <remarks>
+    /// A task row carries its latest change: <c>seq</c> is the sequence number of the last write to it, and a
+    /// deleted task stays as a tombstone (<c>deleted</c>, text blanked) so followers learn of the deletion.
+    /// <c>completed_seq</c> is the write that last flipped <c>completed</c> (0: never, since its creation);
+    /// it tells a follow stream whether a task that no longer matches its filter may have matched before.
+    /// </remarks>
+    private sealed record Schema(string CreateSql, string TableExistsSql, string HasChangeColumnsSql, string? PrepareSql, string? LockSql, string? WriteLockSql)
     {
         // SQLite: WAL lets readers run beside a writer (stored in the file); BEGIN IMMEDIATE (Serializable)
         // already holds the write lock.
         public static readonly Schema Sqlite = new(
             """
             CREATE TABLE tasks (
-                id          INTEGER PRIMARY KEY,
-                title       TEXT    NOT NULL,
-                description TEXT    NOT NULL,
-                completed   INTEGER NOT NULL CHECK (completed IN (0, 1))
+                id            INTEGER PRIMARY KEY,
+                title         TEXT    NOT NULL,
+                description   TEXT    NOT NULL,
+                completed     INTEGER NOT NULL CHECK (completed IN (0, 1)),
+                deleted       INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+                seq           INTEGER NOT NULL,
+                completed_seq INTEGER NOT NULL DEFAULT 0
             );
             CREATE INDEX ix_tasks_completed_id ON tasks (completed, id);
+            CREATE UNIQUE INDEX ix_tasks_seq ON tasks (seq);
             """,
             "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'tasks'",
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('tasks') WHERE name = 'seq'",
             PrepareSql: "PRAGMA journal_mode=WAL;",
-            LockSql: null);
+            LockSql: null,
+            WriteLockSql: null);
 
         public static readonly Schema Postgres = new(
             """
             CREATE TABLE tasks (
-                id          BIGINT  PRIMARY KEY,
-                title       TEXT    NOT NULL,
-                description TEXT    NOT NULL,
-                completed   BOOLEAN NOT NULL
+                id            BIGINT  PRIMARY KEY,
+                title         TEXT    NOT NULL,
+                description   TEXT    NOT NULL,
+                completed     BOOLEAN NOT NULL,
+                deleted       BOOLEAN NOT NULL DEFAULT FALSE,
+                seq           BIGINT  NOT NULL,
+                completed_seq BIGINT  NOT NULL DEFAULT 0
             );
             CREATE INDEX ix_tasks_completed_id ON tasks (completed, id);
+            CREATE UNIQUE INDEX ix_tasks_seq ON tasks (seq);
             """,
-            "SELECT to_regclass('tasks') IS NOT NULL",
+            // A scan of the catalog under the statement's snapshot: to_regclass() answers from this session's
+            // cache, which can still say "no such table" after another silo created it and released the lock.
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'tasks')",
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'seq' AND table_schema = current_schema())",
             PrepareSql: null,
-            LockSql: "SELECT pg_advisory_xact_lock(7271021)");
+            LockSql: "SELECT pg_advisory_xact_lock(7271021)",
+            WriteLockSql: "SELECT pg_advisory_xact_lock(7271022)");
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Created {Provider} task database {Database} with {Count} tasks")]

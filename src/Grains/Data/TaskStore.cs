@@ -5,18 +5,18 @@ using Dapper;
 namespace TaskStream.Grains.Data;
 
 /// <summary>
-/// The one place a <see cref="TaskQuery"/> becomes SQL. Every endpoint (stream, list) reads through here.
-/// Rows are read in keyset pages so memory per query is bounded by the page size, whatever the result
+/// The one place a <see cref="TaskQuery"/> becomes SQL. Every endpoint (stream, follow, list) reads through
+/// here. Rows are read in keyset pages so memory per query is bounded by the page size, whatever the result
 /// size, and no read transaction stays open while a slow client is being served.
 /// </summary>
-public static class TaskStore
+public static partial class TaskStore
 {
     private const string Select = "SELECT id, title, description, completed FROM tasks";
-    private const string PageSql = Select + " WHERE id > @After ORDER BY id LIMIT @Take";
-    private const string FilteredPageSql = Select + " WHERE completed = @Completed AND id > @After ORDER BY id LIMIT @Take";
+    private const string PageSql = Select + " WHERE id > @After AND NOT deleted ORDER BY id LIMIT @Take";
+    private const string FilteredPageSql = Select + " WHERE completed = @Completed AND id > @After AND NOT deleted ORDER BY id LIMIT @Take";
 
     // How many tasks of a limited stream a resuming client already has: those in (After, ResumeAfter].
-    private const string DeliveredSql = "SELECT COUNT(*) FROM tasks WHERE id > @After AND id <= @ResumeAfter";
+    private const string DeliveredSql = "SELECT COUNT(*) FROM tasks WHERE id > @After AND id <= @ResumeAfter AND NOT deleted";
     private const string FilteredDeliveredSql = DeliveredSql + " AND completed = @Completed";
 
     /// <summary>
@@ -74,7 +74,7 @@ public static class TaskStore
             pageSql, new { After = after, Take = take, query.Completed }, cancellationToken: cancellationToken));
         while (await reader.ReadAsync(cancellationToken))
         {
-            page.Add(new TaskItem(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetBoolean(3)));
+            page.Add(ReadTask(reader));
         }
     }
 
@@ -99,7 +99,7 @@ public static class TaskStore
         return (resumeAfter, limit - delivered);
     }
 
-    private static void Validate(TaskQuery query)
+    internal static void Validate(TaskQuery query)
     {
         if (query.Limit is < 1 or > TaskQuery.MaxLimit)
         {

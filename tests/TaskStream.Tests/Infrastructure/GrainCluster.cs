@@ -10,7 +10,8 @@ namespace TaskStream.Tests.Infrastructure;
 /// default 300,000: the five seed tasks, then generated ones, every third completed): a SQLite file, or a
 /// PostgreSQL database.
 /// </summary>
-public class GrainCluster(string provider, short silos = 1, int taskCount = GrainCluster.TaskCount, int pageSize = 1000) : IAsyncLifetime
+public class GrainCluster(string provider, short silos = 1, int taskCount = GrainCluster.TaskCount, int pageSize = 1000,
+    params (string Key, string Value)[] settings) : IAsyncLifetime
 {
     public const int TaskCount = 300_000;
 
@@ -27,6 +28,7 @@ public class GrainCluster(string provider, short silos = 1, int taskCount = Grai
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSiloHost((_, host) =>
         {
+            host.Configuration.AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value)));
             host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
                 ["TaskStream:Database:Provider"] = provider,
@@ -37,6 +39,7 @@ public class GrainCluster(string provider, short silos = 1, int taskCount = Grai
             });
             host.Services.AddTaskStreamGrains();
         });
+        builder.ConfigureSilo((_, silo) => silo.AddTaskStreamChangeHints());
         Cluster = builder.Build();
         await Cluster.DeployAsync();
     }
