@@ -44,11 +44,12 @@ public sealed class TcpForwarder : IAsyncDisposable
         {
             try
             {
-                connection.Client.LingerState = new LingerOption(true, 0); // RST, as a vanished host's connections end
+                // RST, as a vanished host's connections end. (Client is null once the forwarding task closed it.)
+                connection.Client?.LingerState = new LingerOption(true, 0);
             }
             catch (Exception exception) when (exception is SocketException or ObjectDisposedException)
             {
-                // Already closed.
+                // Closing meanwhile.
             }
 
             connection.Dispose();
