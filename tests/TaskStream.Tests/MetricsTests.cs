@@ -100,6 +100,19 @@ public sealed class MetricsTests(MetricsTests.Host host) : IClassFixture<Metrics
         Assert.Contains("# TYPE taskstream_streams_active gauge", await response.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task WithMetricsDisabledThereIsNoMetricsEndpointAndStatusStillCounts()
+    {
+        await using var server = await TaskStreamServer.StartAsync(("TaskStream:Metrics:Enabled", "false"));
+
+        using var metrics = await server.Http.GetAsync("/metrics");
+        var streamed = await Sse.ReadAllAsync(server.Http, "/tasks/stream?limit=1");
+
+        Assert.Equal(HttpStatusCode.NotFound, metrics.StatusCode);
+        Assert.Single(streamed.TaskIds);
+        Assert.Equal(HttpStatusCode.OK, (await server.Http.GetAsync("/status")).StatusCode);
+    }
+
     private async Task<IReadOnlyList<PrometheusSample>> ScrapeUntil(Func<IReadOnlyList<PrometheusSample>, bool> condition, string because)
     {
         IReadOnlyList<PrometheusSample> samples = [];

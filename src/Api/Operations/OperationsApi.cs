@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Metrics;
@@ -19,6 +20,9 @@ public static class OperationsApi
     public const string DashboardPath = "/dashboard";
     private const string ReadyTag = "ready";
 
+    // Off, no instrument records anything (a listener makes every one of them record, per request and per grain message).
+    private const string MetricsEnabledKey = "TaskStream:Metrics:Enabled";
+
     // The meters /metrics exports: TaskStream's own, Orleans' and ASP.NET Core's (requests, connections).
     private static readonly string[] Meters =
         [TaskStreamMetrics.MeterName, "Microsoft.Orleans", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"];
@@ -32,9 +36,12 @@ public static class OperationsApi
             builder.Services.AddSingleton(new DashboardAccess(dashboard));
         }
 
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter());
-        builder.Services.ConfigureOpenTelemetryMeterProvider((services, metrics) =>
-            metrics.AddView(OnlyThisHost(services.GetRequiredService<IMeterFactory>())));
+        if (builder.Configuration.GetValue(MetricsEnabledKey, true))
+        {
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter());
+            builder.Services.ConfigureOpenTelemetryMeterProvider((services, metrics) =>
+                metrics.AddView(OnlyThisHost(services.GetRequiredService<IMeterFactory>())));
+        }
 
         builder.Services.AddHealthChecks()
             .AddCheck<SiloActiveCheck>("silo", tags: [ReadyTag])
@@ -56,7 +63,11 @@ public static class OperationsApi
             app.MapOrleansDashboard(DashboardPath);
         }
 
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        if (app.Configuration.GetValue(MetricsEnabledKey, true))
+        {
+            app.MapPrometheusScrapingEndpoint("/metrics");
+        }
+
         // Live: the process answers (no checks run). Ready: the silo is an active cluster member and the store answers.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = HealthResponse.WriteAsync });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions
