@@ -70,7 +70,7 @@ public sealed class PageBrowserTests
     public async Task ABrowserShowsTheSeedTasksInOrderThenTasks2And4WhenFilteredAndInFollowModeEachChangeAsItHappens()
     {
         await using var server = await TaskStreamServer.StartAsync(("TaskStream:Streaming:EventIntervalMs", "100"));
-        await using var browser = NodeScript.Start("page-test.mjs", "browse", server.BaseAddress.ToString(), NodeScript.ArtifactsDirectory, "follow");
+        await using var browser = NodeScript.Start("page-test.mjs", "browse", server.BaseAddress.ToString(), Screenshots("page-live"), "follow");
 
         var seed = await browser.NextAsync("seed", StepTimeout);
         Assert.Equal([1L, 2, 3, 4, 5], Ids(seed));
@@ -116,7 +116,7 @@ public sealed class PageBrowserTests
         await browser.SendAsync("finish");
         var done = await browser.NextAsync("done", StepTimeout);
         Assert.Empty(done.GetProperty("problems").EnumerateArray());
-        Assert.True(File.Exists(Path.Combine(NodeScript.ArtifactsDirectory, "page-desktop.png")));
+        Assert.True(File.Exists(Screenshots("page-live") + "-desktop.png"));
     }
 
     [Fact]
@@ -135,7 +135,7 @@ public sealed class PageBrowserTests
         TaskStreamServer? second = null;
         try
         {
-            await using var browser = NodeScript.Start("page-test.mjs", "restart", first.BaseAddress.ToString(), NodeScript.ArtifactsDirectory);
+            await using var browser = NodeScript.Start("page-test.mjs", "restart", first.BaseAddress.ToString(), Screenshots("page-restart"));
 
             var before = await browser.NextAsync("stop-server", StepTimeout);
             var seenBefore = Ids(before).ToList();
@@ -175,6 +175,8 @@ public sealed class PageBrowserTests
             }
         }
     }
+
+    private static string Screenshots(string name) => Path.Combine(NodeScript.ArtifactsDirectory, name);
 
     private static IEnumerable<long> Ids(JsonElement report) =>
         report.GetProperty("rows").EnumerateArray().Select(r => r.GetProperty("id").GetInt64());

@@ -2,12 +2,13 @@
 // `npx playwright install`) and reports what a person would see, one JSON line per step on stdout. The .NET
 // test that starts it asserts on those reports and answers on stdin when it has stopped or restarted the server.
 //
-//   node page-test.mjs browse  <base url> <artifact dir> [follow]  seed list, filter, (follow: then as the test commands)
-//   node page-test.mjs restart <base url> <artifact dir>           a stream survives the server stopping and coming back
+//   node page-test.mjs browse  <base url> <screenshot prefix> [follow]  seed list, filter, (follow: then as the test commands)
+//   node page-test.mjs restart <base url> <screenshot prefix>           a stream survives the server stopping and coming back
+// Screenshots: <prefix>-desktop.png and <prefix>-phone.png (<prefix>-failure.png when a step failed).
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
-const [mode, baseUrl, artifacts, option] = process.argv.slice(2);
+const [mode, baseUrl, shots, option] = process.argv.slice(2);
 const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const timeout = 30_000;
 
@@ -29,7 +30,7 @@ const view = (page) => page.evaluate(() => ({
     title: li.querySelector('.task-title').textContent,
     completed: li.dataset.completed === 'true',
   })),
-  message: document.querySelector('#message').hidden ? null : document.querySelector('#message').textContent,
+  message: [...document.querySelectorAll('.message')].filter((m) => !m.hidden).map((m) => m.textContent).join('\n') || null,
   url: location.pathname + location.search,
 }));
 
@@ -63,16 +64,20 @@ async function browse(page) {
     await followCommands(page);
   }
 
-  await page.screenshot({ path: `${artifacts}/page-desktop.png`, fullPage: true });
+  await screenshots(page);
+}
+
+async function screenshots(page) {
+  await page.screenshot({ path: `${shots}-desktop.png`, fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: `${artifacts}/page-phone.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}-phone.png`, fullPage: true });
 }
 
 const row = (page, id) => page.locator(`#tasks > li[data-id="${Number(id)}"]`);
 
 // The test drives the rest: it changes tasks (through the API or the form here) and asks what the page shows.
 //   wait-row ID TITLE | wait-completed ID true|false | wait-gone ID   wait for the list to show it, then report
-//   add TITLE | toggle ID | delete ID                                use the page's own form and buttons
+//   add TITLE | toggle ID | delete ID | add-empty                    use the page's form and buttons, wait for the list
 //   finish                                                           take the screenshots and stop
 async function followCommands(page) {
   for (;;) {
@@ -90,21 +95,28 @@ async function followCommands(page) {
       case 'wait-gone':
         await row(page, id).waitFor({ state: 'detached', timeout });
         break;
-      case 'add':
-        await page.fill('#add input[name="title"]', [id, text].join(' ').trim());
+      case 'add': {
+        const title = [id, text].join(' ').trim();
+        await page.fill('#add input[name="title"]', title);
         await page.fill('#add textarea[name="description"]', 'typed into the page');
         await page.click('#add button[type="submit"]');
+        await page.locator('#tasks > li', { hasText: title }).waitFor({ timeout });
         break;
+      }
       case 'add-empty':
         // Past the form's own `required` check, so the server's 400 problem must reach the person.
         await page.evaluate(() => document.querySelector('#add').dispatchEvent(new Event('submit', { cancelable: true })));
-        await page.waitForFunction(() => !document.querySelector('#message').hidden, null, { timeout });
+        await page.waitForFunction(() => !document.querySelector('#add-message').hidden, null, { timeout });
         break;
-      case 'toggle':
+      case 'toggle': {
+        const was = await row(page, id).getAttribute('data-completed');
         await row(page, id).locator('button.toggle').click();
+        await page.locator(`#tasks > li[data-id="${Number(id)}"][data-completed="${was !== 'true'}"]`).waitFor({ timeout });
         break;
+      }
       case 'delete':
         await row(page, id).locator('button.delete').click();
+        await row(page, id).waitFor({ state: 'detached', timeout });
         break;
       case 'finish':
         return;
@@ -128,7 +140,7 @@ async function restart(page) {
 
   await stateIs(page, 'ended');
   send({ step: 'resumed', states: await page.evaluate(() => window.seenStates), ...(await view(page)) });
-  await page.screenshot({ path: `${artifacts}/page-restart.png`, fullPage: true });
+  await screenshots(page);
 }
 
 const browser = await chromium.launch({
@@ -147,7 +159,7 @@ try {
   send({ step: 'done', problems });
 } catch (error) {
   exitCode = 1;
-  await page.screenshot({ path: `${artifacts}/page-${mode}-failure.png`, fullPage: true }).catch(() => {});
+  await page.screenshot({ path: `${shots}-failure.png`, fullPage: true }).catch(() => {});
   send({ step: 'failed', error: String(error?.message ?? error), problems, ...(await view(page).catch(() => ({}))) });
 } finally {
   await browser.close();

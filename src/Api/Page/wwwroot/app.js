@@ -10,6 +10,7 @@ const ui = {
   tasks: $('#tasks'),
   empty: $('#empty'),
   message: $('#message'),
+  addMessage: $('#add-message'),
   row: $('#task-row'),
   state: $('#state'),
   eventCount: $('#event-count'),
@@ -68,10 +69,10 @@ function showSilo(querySilo) {
   ui.silo.textContent = parts.length ? parts.join(', ') : '–';
 }
 
-function showMessage(text, kind = 'error') {
-  ui.message.hidden = !text;
-  ui.message.dataset.kind = kind;
-  ui.message.textContent = text ?? '';
+function showMessage(text, kind = 'error', where = ui.message) {
+  where.hidden = !text;
+  where.dataset.kind = kind;
+  where.textContent = text ?? '';
 }
 
 // --- The list ---------------------------------------------------------------------------------------------
@@ -224,7 +225,8 @@ async function problemText(response) {
   return lines.join('\n');
 }
 
-async function write(method, path, body) {
+// Sends a write; shows a refusal (problem detail and field errors) in `where` and returns null.
+async function write(method, path, body, where = ui.message) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const token = ui.token.value.trim();
@@ -233,14 +235,14 @@ async function write(method, path, body) {
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
-    showMessage('The server could not be reached.');
+    showMessage('The server could not be reached.', 'error', where);
     return null;
   }
   if (!response.ok) {
-    showMessage(await problemText(response));
+    showMessage(await problemText(response), 'error', where);
     return null;
   }
-  showMessage(null);
+  showMessage(null, 'error', where);
   return response.status === 204 ? {} : response.json();
 }
 
@@ -257,10 +259,10 @@ ui.add.addEventListener('submit', async (event) => {
     title: form.title.value,
     description: form.description.value,
     completed: form.completed.checked,
-  });
+  }, ui.addMessage);
   if (!task) return;
   ui.add.reset();
-  if (!filter.follow) showMessage(`Added task #${task.id}. Tick "Follow changes" to see changes as they happen.`, 'info');
+  if (!filter.follow) showMessage(`Added task #${task.id}. Tick "Follow changes" to see changes as they happen.`, 'info', ui.addMessage);
 });
 
 ui.tasks.addEventListener('click', async (event) => {
