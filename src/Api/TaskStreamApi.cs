@@ -11,7 +11,7 @@ using TaskStream.Grains.Data;
 namespace TaskStream.Api;
 
 /// <summary>
-/// The HTTP face of TaskStream: streams, lists and status. Each query runs in a grain lent to it alone
+/// The HTTP face of TaskStream: streams, lists and status (and, through <see cref="TaskWriteApi"/>, writes). Each query runs in a grain lent to it alone
 /// (<see cref="QueryGrainPool"/>), which opens the query's own database connection.
 /// </summary>
 public static class TaskStreamApi
@@ -25,6 +25,7 @@ public static class TaskStreamApi
         services.AddSingleton<QueryGrainPool>();
         services.AddSingleton<HeartbeatMonitor>();
         services.AddSingleton<TaskEventStream.Services>();
+        services.AddTaskWrites();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, TaskStreamJsonContext.Default));
         return services;
@@ -38,6 +39,7 @@ public static class TaskStreamApi
         tasks.MapGet("/stream-function", StreamTasks);
         tasks.MapGet("/list", ListTasks);
         app.MapGet("/status", GetStatus);
+        app.MapTaskWrites();
         return app;
     }
 

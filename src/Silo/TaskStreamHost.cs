@@ -41,6 +41,7 @@ public static class TaskStreamHost
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseRateLimiter();
         app.UseTaskStreamOperations();
         app.MapTaskStream();
         app.MapTaskStreamPage();

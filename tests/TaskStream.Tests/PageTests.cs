@@ -120,6 +120,48 @@ public sealed class PageBrowserTests
     }
 
     [Fact]
+    public async Task TasksAddedToggledAndDeletedWithThePagesFormAndButtonsArriveInItsFollowListAndAreStored()
+    {
+        await using var server = await TaskStreamServer.StartAsync(("TaskStream:Streaming:EventIntervalMs", "0"));
+        await using var browser = NodeScript.Start("page-test.mjs", "browse", server.BaseAddress.ToString(), Screenshots("page-form"), "follow");
+        await browser.NextAsync("seed", StepTimeout);
+        await browser.NextAsync("completed-true", StepTimeout);
+        await browser.NextAsync("follow-live", StepTimeout);
+
+        const string title = "Typed into the <i>page</i>";
+        await browser.SendAsync($"add {title}");
+        var added = await browser.NextAsync("add", StepTimeout);
+        var row = added.GetProperty("rows").EnumerateArray().Single(r => r.GetProperty("title").GetString() == title);
+        var id = row.GetProperty("id").GetInt64();
+        Assert.Equal([1L, 2, 3, 4, 5, id], Ids(added));
+        Assert.False(row.GetProperty("completed").GetBoolean());
+        Assert.Equal(0, added.GetProperty("markupInList").GetInt32());
+
+        await browser.SendAsync($"toggle {id}");
+        var toggled = await browser.NextAsync("toggle", StepTimeout);
+        Assert.True(toggled.GetProperty("rows").EnumerateArray().Single(r => r.GetProperty("id").GetInt64() == id).GetProperty("completed").GetBoolean());
+
+        await browser.SendAsync("delete 3");
+        var deleted = await browser.NextAsync("delete", StepTimeout);
+        Assert.Equal([1L, 2, 4, 5, id], Ids(deleted));
+
+        // A bad write: the server's 400 problem reaches the person, naming the field.
+        await browser.SendAsync("add-empty");
+        var rejected = await browser.NextAsync("add-empty", StepTimeout);
+        Assert.Contains("title", rejected.GetProperty("message").GetString());
+        Assert.Equal([1L, 2, 4, 5, id], Ids(rejected));
+
+        await browser.SendAsync("finish");
+        Assert.Empty((await browser.NextAsync("done", StepTimeout)).GetProperty("problems").EnumerateArray());
+
+        // What the page showed is what the store holds.
+        var list = JsonDocument.Parse(await server.Http.GetStringAsync("/tasks/list")).RootElement.GetProperty("tasks");
+        Assert.Equal([1L, 2, 4, 5, id], list.EnumerateArray().Select(t => t.GetProperty("id").GetInt64()));
+        Assert.Equal(title, list[4].GetProperty("title").GetString());
+        Assert.True(list[4].GetProperty("completed").GetBoolean());
+    }
+
+    [Fact]
     public async Task ABrowserShowsReconnectingWhileTheServerIsDownAndResumesAfterTheLastTaskItHadWhenItReturns()
     {
         // The same port and database for both hosts, as a restarted server would have; a short retry.

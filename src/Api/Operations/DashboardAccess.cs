@@ -1,5 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Http;
@@ -44,7 +43,7 @@ internal sealed class DashboardAccess(DashboardSettings settings)
     {
         if (_passwordHash is null)
         {
-            if (IsLoopback(http.Connection.RemoteIpAddress))
+            if (WriteAuthorization.IsLoopback(http.Connection.RemoteIpAddress))
             {
                 return next(http);
             }
@@ -64,9 +63,6 @@ internal sealed class DashboardAccess(DashboardSettings settings)
             detail: "The dashboard needs the password set in TaskStream:Dashboard:Password (HTTP Basic, any user name).")
             .ExecuteAsync(http);
     }
-
-    private static bool IsLoopback(IPAddress? address) =>
-        address is not null && IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
 
     private bool HasPassword(HttpRequest request)
     {

@@ -1,0 +1,61 @@
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
+
+namespace TaskStream.Api;
+
+/// <summary>
+/// Caps writes per client with a token bucket: <c>WritesPerSecond</c> sustained, <c>WriteBurst</c> at once.
+/// A client is its write token when it presents a configured one, else its address: a made-up token buys no
+/// bucket of its own, so guessing tokens is limited per address. Refused requests count too.
+/// </summary>
+public sealed class WriteRateLimitPolicy(WriteTokens tokens, IOptions<WriteLimitOptions> options) : IRateLimiterPolicy<string>
+{
+    public const string Name = "writes";
+
+    private readonly TokenBucketRateLimiterOptions _bucket = new()
+    {
+        TokenLimit = options.Value.WriteBurst,
+        TokensPerPeriod = options.Value.WritesPerSecond,
+        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+        QueueLimit = 0,
+    };
+
+    public RateLimitPartition<string> GetPartition(HttpContext httpContext)
+    {
+        var token = tokens.Match(WriteTokens.ReadBearer(httpContext.Request));
+        var address = httpContext.Connection.RemoteIpAddress;
+        var client = token >= 0
+            ? $"token:{token}"
+            : $"address:{(address is { IsIPv4MappedToIPv6: true } ? address.MapToIPv4() : address)}";
+        return RateLimitPartition.GetTokenBucketLimiter(client, _ => _bucket);
+    }
+
+    public Func<OnRejectedContext, CancellationToken, ValueTask>? OnRejected { get; } = RejectAsync;
+
+    private static async ValueTask RejectAsync(OnRejectedContext context, CancellationToken cancellationToken)
+    {
+        var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        await TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests,
+            detail: $"Too many writes from this client; try again in {seconds} s.").ExecuteAsync(context.HttpContext);
+    }
+}
+
+/// <summary>Settings under <c>TaskStream:Limits</c> for writes.</summary>
+public sealed class WriteLimitOptions
+{
+    public const string Section = "TaskStream:Limits";
+
+    /// <summary>Writes per second each client (write token, or address) may make, sustained.</summary>
+    [Range(1, 1_000_000)]
+    public int WritesPerSecond { get; set; } = 50;
+
+    /// <summary>Writes a client may make at once before <see cref="WritesPerSecond"/> applies.</summary>
+    [Range(1, 1_000_000)]
+    public int WriteBurst { get; set; } = 100;
+}
