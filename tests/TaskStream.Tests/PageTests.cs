@@ -69,7 +69,9 @@ public sealed class PageBrowserTests
     [Fact]
     public async Task ABrowserShowsTheSeedTasksInOrderThenTasks2And4WhenFilteredAndInFollowModeEachChangeAsItHappens()
     {
-        await using var server = await TaskStreamServer.StartAsync(("TaskStream:Streaming:EventIntervalMs", "100"));
+        // A short retry: a page that did not close on `end` would be back within 200 ms.
+        await using var server = await TaskStreamServer.StartAsync(
+            ("TaskStream:Streaming:EventIntervalMs", "100"), ("TaskStream:Streaming:RetryMs", "200"));
         await using var browser = NodeScript.Start("page-test.mjs", "browse", server.BaseAddress.ToString(), Screenshots("page-live"), "follow");
 
         var seed = await browser.NextAsync("seed", StepTimeout);
@@ -117,6 +119,11 @@ public sealed class PageBrowserTests
         var done = await browser.NextAsync("done", StepTimeout);
         Assert.Empty(done.GetProperty("problems").EnumerateArray());
         Assert.True(File.Exists(Screenshots("page-live") + "-desktop.png"));
+
+        // The two finished streams were not asked for again: a reconnect after `end` would have ended in 204.
+        var metrics = await PrometheusText.ScrapeAsync(server.Http);
+        Assert.Equal(2, metrics.Sum("taskstream_streams_ended_total", ("outcome", "completed")));
+        Assert.Equal(0, metrics.Sum("taskstream_streams_ended_total", ("outcome", "no-content")));
     }
 
     [Fact]
