@@ -27,6 +27,8 @@ namespace TaskStream.Api;
 internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery query) : IResult
 {
     private long _events;
+    private long _eventsCounted;
+    private TaskStreamMetrics? _metrics;
     private long _endedAt;
     private bool _live;
 
@@ -47,6 +49,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         // after a prefetched batch. Unpaced streams take Orleans' batches of ready rows.
         var enumerator = lease.Grain.QueryAsync(query).WithBatchSize(pacing > TimeSpan.Zero ? 1 : 100).GetAsyncEnumerator(token);
         metrics.StreamStarted();
+        _metrics = metrics;
         try
         {
             var haveFirst = false;
@@ -109,7 +112,8 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             }
 
             var duration = Stopwatch.GetElapsedTime(started);
-            metrics.StreamEnded(outcome, _events, duration);
+            CountSentEvents();
+            metrics.StreamEnded(outcome, duration);
             LogStreamEnded(relay.Logger, outcome, _events, duration.TotalMilliseconds,
                 Stopwatch.GetElapsedTime(Volatile.Read(ref _endedAt)).TotalMilliseconds,
                 query.Completed, query.Limit, query.After, query.ResumeAfter, query.Follow, relay.SiloName);
@@ -227,7 +231,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     /// ready at once go out in one send) and waits, letting the <see cref="HeartbeatMonitor"/> write a
     /// <c>:</c> comment meanwhile if the wait is long.
     /// </summary>
-    private static async ValueTask<bool> NextAsync(
+    private async ValueTask<bool> NextAsync(
         ValueTask<bool> next, HttpResponse response, HeartbeatMonitor.Heartbeat heartbeat, CancellationToken token)
     {
         if (next.IsCompleted)
@@ -236,6 +240,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         }
 
         await response.BodyWriter.FlushAsync(token);
+        CountSentEvents(); // as they go out, so a follow stream open for days shows its events too
         heartbeat.ReleaseWhileWaiting();
         try
         {
@@ -245,6 +250,12 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         {
             await heartbeat.ResumeAsync();
         }
+    }
+
+    private void CountSentEvents()
+    {
+        _metrics?.EventsSent(_events - _eventsCounted);
+        _eventsCounted = _events;
     }
 
     // One JSON writer per thread, re-pointed at each event's buffer, instead of one per event.

@@ -26,7 +26,7 @@ public sealed class TaskStreamMetrics
         _streamsEnded = meter.CreateCounter<long>("taskstream.streams.ended", "{stream}",
             "SSE streams this silo finished relaying, by outcome (completed, no-content, cancelled, stopped, failed).");
         _eventsSent = meter.CreateCounter<long>("taskstream.events.sent", "{event}",
-            "Task events (task, task-deleted) written to SSE clients, counted when their stream ends.");
+            "Task events (task, task-deleted) written to SSE clients, counted as they are sent.");
         // Seconds, as OpenTelemetry's duration conventions ask; the default buckets are made for milliseconds.
         _queryDuration = meter.CreateHistogram("taskstream.query.duration", "s",
             "How long a stream's query ran, from the request to its end, by outcome.",
@@ -63,14 +63,22 @@ public sealed class TaskStreamMetrics
         _streamsStarted.Add(1);
     }
 
-    /// <summary>A stream is over: <paramref name="outcome"/> as in its StreamEnded log line, the task events it sent, how long it ran.</summary>
-    public void StreamEnded(string outcome, long events, TimeSpan duration)
+    /// <summary>A stream is over: <paramref name="outcome"/> as in its StreamEnded log line, and how long it ran.</summary>
+    public void StreamEnded(string outcome, TimeSpan duration)
     {
         Interlocked.Decrement(ref _activeStreams);
         var tag = new KeyValuePair<string, object?>("outcome", outcome);
         _streamsEnded.Add(1, tag);
-        _eventsSent.Add(events);
         _queryDuration.Record(duration.TotalSeconds, tag);
+    }
+
+    /// <summary>Task events a stream has just sent.</summary>
+    public void EventsSent(long events)
+    {
+        if (events > 0)
+        {
+            _eventsSent.Add(events);
+        }
     }
 
     /// <summary>Counts a connection from the moment it opens until it closes, however it closes.</summary>

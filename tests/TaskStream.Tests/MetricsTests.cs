@@ -74,6 +74,24 @@ public sealed class MetricsTests(MetricsTests.Host host) : IClassFixture<Metrics
     }
 
     [Fact]
+    public async Task AFollowStreamsEventsAreCountedWhileItIsStillOpen()
+    {
+        var before = await PrometheusText.ScrapeAsync(Http);
+
+        using var response = await Http.SendAsync(Sse.Get("/tasks/stream?follow=true"), HttpCompletionOption.ResponseHeadersRead);
+        var events = Sse.ParseAsync(await response.Content.ReadAsStreamAsync()).GetAsyncEnumerator();
+        do
+        {
+            Assert.True(await events.MoveNextAsync());
+        }
+        while (events.Current.Type != "live");
+
+        await ScrapeUntil(during =>
+            during.Sum("taskstream_events_sent_total") == before.Sum("taskstream_events_sent_total") + 5
+            && during.Sum("taskstream_streams_active") == 1, "the open follow stream's five snapshot events counted");
+    }
+
+    [Fact]
     public async Task TheScrapeCarriesOrleansAndAspNetCoreMetersBesideTaskStreams()
     {
         using (await Http.GetAsync("/status"))
