@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every TaskStream test on a fresh machine. It first installs and starts what the tests drive besides
 # .NET — curl, PostgreSQL (started, with a role that may create databases), redis-server (the tests start
-# their own on free ports), and the npm SSE client in tests/clients — then runs `dotnet test`.
+# their own on free ports), Debian's chromium, and the npm clients in tests/clients (eventsource,
+# playwright-core) — then runs `dotnet test`. Browser screenshots land in ./artifacts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
@@ -22,6 +24,10 @@ su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'taskstream'
 export TASKSTREAM_TEST_POSTGRES="Host=127.0.0.1;Port=5432;Username=taskstream;Password=taskstream;Database=postgres"
 
 (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
+
+# Files for people to look at (the page tests' screenshots); kept after the run.
+export TASKSTREAM_TEST_ARTIFACTS="$PWD/artifacts"
+mkdir -p "$TASKSTREAM_TEST_ARTIFACTS" && rm -f "$TASKSTREAM_TEST_ARTIFACTS"/page-*.png
 
 results=$(mktemp -d)
 status=0
@@ -55,6 +61,9 @@ passed=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
 failed=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
 passed=$(( ${passed:-0} + cluster_passed ))
 failed=$(( ${failed:-0} + 1 - cluster_passed ))
+for shot in "$TASKSTREAM_TEST_ARTIFACTS"/page-*.png; do
+  if [ -e "$shot" ]; then echo "screenshot: ${shot#"$PWD"/}"; fi
+done
 echo "${passed} passed, ${failed} failed"
 if [ "${passed}" -le 1 ]; then
   echo "no test ran" >&2

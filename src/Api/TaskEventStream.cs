@@ -27,6 +27,8 @@ namespace TaskStream.Api;
 internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery query) : IResult
 {
     private long _events;
+    private long _eventsCounted;
+    private TaskStreamMetrics? _metrics;
     private long _endedAt;
     private bool _live;
 
@@ -49,6 +51,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         metrics.StreamStarted();
         // Every send goes through the heartbeat, whose monitor drops a client that stops reading (SendTimeoutSeconds).
         using var heartbeat = relay.Heartbeats.Watch(http.Response);
+        _metrics = metrics;
         try
         {
             var haveFirst = false;
@@ -109,10 +112,12 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
                 lease.Release();
             }
 
-            metrics.StreamEnded();
-            LogStreamEnded(relay.Logger, outcome, _events, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+            var duration = Stopwatch.GetElapsedTime(started);
+            CountSentEvents();
+            metrics.StreamEnded(outcome, duration);
+            LogStreamEnded(relay.Logger, outcome, _events, duration.TotalMilliseconds,
                 Stopwatch.GetElapsedTime(Volatile.Read(ref _endedAt)).TotalMilliseconds,
-                query.Completed, query.Limit, query.After, query.ResumeAfter, query.Follow);
+                query.Completed, query.Limit, query.After, query.ResumeAfter, query.Follow, relay.SiloName);
         }
     }
 
@@ -227,7 +232,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     /// ready at once go out in one send) and waits, letting the <see cref="HeartbeatMonitor"/> write a
     /// <c>:</c> comment meanwhile if the wait is long.
     /// </summary>
-    private static async ValueTask<bool> NextAsync(
+    private async ValueTask<bool> NextAsync(
         ValueTask<bool> next, HeartbeatMonitor.Heartbeat heartbeat, CancellationToken token)
     {
         if (next.IsCompleted)
@@ -236,6 +241,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         }
 
         await heartbeat.FlushAsync(token);
+        CountSentEvents(); // as they go out, so a follow stream open for days shows its events too
         heartbeat.ReleaseWhileWaiting();
         try
         {
@@ -245,6 +251,12 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         {
             await heartbeat.ResumeAsync();
         }
+    }
+
+    private void CountSentEvents()
+    {
+        _metrics?.EventsSent(_events - _eventsCounted);
+        _eventsCounted = _events;
     }
 
     // One JSON writer per thread, re-pointed at each event's buffer, instead of one per event.
@@ -281,9 +293,9 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     // One line per stream, never per event. ReleaseMs: from the stream's end (for "cancelled", the moment
     // the client's disconnect was seen) until the grain confirmed its iterator and connection were closed.
     [LoggerMessage(EventId = 2, EventName = "StreamEnded", Level = LogLevel.Information,
-        Message = "Stream {Outcome}: {Events} events in {DurationMs:F1} ms; grain released {ReleaseMs:F1} ms after the end (completed={Completed} limit={Limit} after={After} resume={ResumeAfter} follow={Follow})")]
+        Message = "Stream {Outcome}: {Events} events in {DurationMs:F1} ms; grain released {ReleaseMs:F1} ms after the end (completed={Completed} limit={Limit} after={After} resume={ResumeAfter} follow={Follow}) relayed by {Silo}")]
     private static partial void LogStreamEnded(ILogger logger, string outcome, long events, double durationMs, double releaseMs,
-        bool? completed, int? limit, long after, long? resumeAfter, bool follow);
+        bool? completed, int? limit, long after, long? resumeAfter, bool follow, string silo);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Task stream failed; the client will reconnect and resume from its Last-Event-ID")]
     private static partial void LogStreamFailed(ILogger logger, Exception exception);

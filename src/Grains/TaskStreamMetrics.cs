@@ -17,10 +17,23 @@ public sealed class TaskStreamMetrics
     private long _refusedBySiloCap;
     private long _refusedByClientCap;
     private long _sendTimeouts;
+    private readonly Counter<long> _streamsStarted;
+    private readonly Counter<long> _streamsEnded;
+    private readonly Counter<long> _eventsSent;
+    private readonly Histogram<double> _queryDuration;
 
     public TaskStreamMetrics(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(MeterName);
+        _streamsStarted = meter.CreateCounter<long>("taskstream.streams.started", "{stream}", "SSE streams this silo began relaying.");
+        _streamsEnded = meter.CreateCounter<long>("taskstream.streams.ended", "{stream}",
+            "SSE streams this silo finished relaying, by outcome (completed, no-content, cancelled, dropped, stopped, failed).");
+        _eventsSent = meter.CreateCounter<long>("taskstream.events.sent", "{event}",
+            "Task events (task, task-deleted) written to SSE clients, counted as they are sent.");
+        // Seconds, as OpenTelemetry's duration conventions ask; the default buckets are made for milliseconds.
+        _queryDuration = meter.CreateHistogram("taskstream.query.duration", "s",
+            "How long a stream's query ran, from the request to its end, by outcome.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600] });
         meter.CreateObservableUpDownCounter("taskstream.streams.active", () => ActiveStreams,
             "{stream}", "SSE streams this silo is relaying now.");
         meter.CreateObservableUpDownCounter("taskstream.db.connections.open", () => OpenConnections,
@@ -61,9 +74,29 @@ public sealed class TaskStreamMetrics
 
     public void QueryGrainDeactivated() => Interlocked.Decrement(ref _queryGrains);
 
-    public void StreamStarted() => Interlocked.Increment(ref _activeStreams);
+    public void StreamStarted()
+    {
+        Interlocked.Increment(ref _activeStreams);
+        _streamsStarted.Add(1);
+    }
 
-    public void StreamEnded() => Interlocked.Decrement(ref _activeStreams);
+    /// <summary>A stream is over: <paramref name="outcome"/> as in its StreamEnded log line, and how long it ran.</summary>
+    public void StreamEnded(string outcome, TimeSpan duration)
+    {
+        Interlocked.Decrement(ref _activeStreams);
+        var tag = new KeyValuePair<string, object?>("outcome", outcome);
+        _streamsEnded.Add(1, tag);
+        _queryDuration.Record(duration.TotalSeconds, tag);
+    }
+
+    /// <summary>Task events a stream has just sent.</summary>
+    public void EventsSent(long events)
+    {
+        if (events > 0)
+        {
+            _eventsSent.Add(events);
+        }
+    }
 
     /// <param name="limit"><c>silo</c> or <c>client</c>: the cap that refused the stream.</param>
     public void StreamRefused(string limit) =>

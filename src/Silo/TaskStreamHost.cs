@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using TaskStream.Api;
+using TaskStream.Api.Operations;
+using TaskStream.Api.Page;
 using TaskStream.Grains;
 
 namespace TaskStream.Silo;
@@ -26,6 +28,7 @@ public static class TaskStreamHost
         builder.UseOrleans(silo => cluster.Apply(silo.AddTaskStreamChangeHints()));
         builder.Services.AddTaskStreamGrains();
         builder.Services.AddTaskStreamApi();
+        builder.AddTaskStreamOperations();
         // Many SSE clients connect at once (the default backlog of 512 overflowed at 5,000, FACTS.md);
         // the kernel caps this at net.core.somaxconn.
         builder.Services.Configure<SocketTransportOptions>(sockets =>
@@ -39,7 +42,9 @@ public static class TaskStreamHost
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseRateLimiter();
+        app.UseTaskStreamOperations();
         app.MapTaskStream();
+        app.MapTaskStreamPage();
         return app;
     }
 }

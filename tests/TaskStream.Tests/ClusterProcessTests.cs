@@ -1,3 +1,5 @@
+using System.Net;
+using System.Text;
 using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
@@ -34,27 +36,10 @@ public sealed class ClusterProcessTests
         await using var redis = await RedisServer.StartAsync();
         await using var postgres = store == "postgres" ? await TestPostgres.CreateAsync() : null;
         var directory = TaskStreamServer.NewDirectory();
-        (string, string)[] settings =
-        [
-            ("TaskStream:Cluster:Membership", "redis"),
-            ("TaskStream:Cluster:Redis", redis.ConnectionString),
-            ("TaskStream:Cluster:ClusterId", "test-" + Guid.NewGuid().ToString("N")),
-            ("TaskStream:Database:Provider", store),
-            ("TaskStream:Database:ConnectionString", postgres?.ConnectionString ?? ""),
-            ("TaskStream:Database:SampleTasks", TaskCount.ToString()),
-            ("TaskStream:Streaming:EventIntervalMs", "100"),
-            ("TaskStream:Streaming:RetryMs", "200"),
-        ];
         var silos = new List<SiloProcess>();
         try
         {
-            for (var i = 0; i < 3; i++)
-            {
-                silos.Add(await SiloProcess.StartAsync(directory, settings));
-            }
-
-            await Eventually.TrueAsync(async () => (await Task.WhenAll(silos.Select(s => s.StatusAsync())))
-                .All(status => status?.GetProperty("silos").GetArrayLength() == 3), TimeSpan.FromSeconds(30), "all three silos see each other");
+            await StartClusterAsync(silos, directory, redis, store, postgres, ("TaskStream:Streaming:EventIntervalMs", "100"));
 
             using var http = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 });
             var clients = Enumerable.Range(0, 30)
@@ -64,8 +49,7 @@ public sealed class ClusterProcessTests
             await Eventually.TrueAsync(() => Task.FromResult(clients.All(c => c.Received.Count >= 5)), TimeSpan.FromSeconds(30),
                 "every client is part-way through its stream");
 
-            var grains = await Task.WhenAll(silos.Select(async s => (await s.StatusAsync())?.GetProperty("query_grains").GetInt64() ?? 0));
-            var victim = victimKind == Victim.RelayKilled ? silos[0] : silos[Array.IndexOf(grains, grains.Max())];
+            var victim = victimKind == Victim.RelayKilled ? silos[0] : await BusiestAsync(silos);
             if (graceful)
             {
                 victim.Terminate();
@@ -95,5 +79,91 @@ public sealed class ClusterProcessTests
 
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task FollowersOfAKilledSiloCatchUpWithEveryChangeExactlyOnceInOrder()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var directory = TaskStreamServer.NewDirectory();
+        var silos = new List<SiloProcess>();
+        try
+        {
+            await StartClusterAsync(silos, directory, redis, "sqlite", postgres: null, ("TaskStream:Streaming:EventIntervalMs", "0"));
+            using var http = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 });
+            var followers = Enumerable.Range(0, 20)
+                .Select(i => new ReconnectingSseClient(http, [silos[0].Url, silos[1].Url], "/tasks/stream?follow=true", firstSilo: i % 2)).ToList();
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            var runs = followers.Select(f => f.RunAsync(stop.Token)).ToList();
+            await Eventually.TrueAsync(() => Task.FromResult(followers.All(f => HasLive(f))), TimeSpan.FromSeconds(30),
+                "every follower has its snapshot and is live");
+
+            // Kill the silo running the most follow queries, then write through one that survives.
+            var victim = await BusiestAsync(silos);
+            victim.Kill();
+            var writer = silos.First(s => s != victim);
+            var written = new List<long>();
+            for (var i = 0; i < 20; i++)
+            {
+                using var response = await http.PostAsync(new Uri(writer.Url, "/tasks"),
+                    new StringContent($$"""{"title":"After the crash {{i}}"}""", Encoding.UTF8, "application/json"));
+                Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+                written.Add(long.Parse(response.Headers.GetValues("X-TaskStream-Seq").Single()));
+            }
+
+            await Eventually.TrueAsync(() => Task.FromResult(followers.All(f => f.Received.Count >= TaskCount + written.Count)),
+                TimeSpan.FromSeconds(60), "every follower has every change");
+            await stop.CancelAsync();
+            await Task.WhenAll(runs.Select(r => r.ContinueWith(_ => { })));
+
+            Assert.All(followers, f => Assert.Equal(Enumerable.Range(1, TaskCount).Select(i => (long)i).Concat(written), f.Received));
+            Assert.Contains(followers, f => f.Reconnects > 0);
+        }
+        finally
+        {
+            foreach (var silo in silos)
+            {
+                await silo.DisposeAsync();
+            }
+
+            Directory.Delete(directory, recursive: true);
+        }
+
+        static bool HasLive(ReconnectingSseClient follower)
+        {
+            lock (follower.Events)
+            {
+                return follower.Events.Any(e => e.Type == "live");
+            }
+        }
+    }
+
+    private static async Task StartClusterAsync(List<SiloProcess> silos, string directory, RedisServer redis, string store,
+        TestPostgres? postgres, params (string, string)[] extra)
+    {
+        (string, string)[] settings =
+        [
+            ("TaskStream:Cluster:Membership", "redis"),
+            ("TaskStream:Cluster:Redis", redis.ConnectionString),
+            ("TaskStream:Cluster:ClusterId", "test-" + Guid.NewGuid().ToString("N")),
+            ("TaskStream:Database:Provider", store),
+            ("TaskStream:Database:ConnectionString", postgres?.ConnectionString ?? ""),
+            ("TaskStream:Database:SampleTasks", TaskCount.ToString()),
+            ("TaskStream:Streaming:RetryMs", "200"),
+            .. extra,
+        ];
+        for (var i = 0; i < 3; i++)
+        {
+            silos.Add(await SiloProcess.StartAsync(directory, settings));
+        }
+
+        await Eventually.TrueAsync(async () => (await Task.WhenAll(silos.Select(s => s.StatusAsync())))
+            .All(status => status?.GetProperty("silos").GetArrayLength() == 3), TimeSpan.FromSeconds(30), "all three silos see each other");
+    }
+
+    private static async Task<SiloProcess> BusiestAsync(List<SiloProcess> silos)
+    {
+        var grains = await Task.WhenAll(silos.Select(async s => (await s.StatusAsync())?.GetProperty("query_grains").GetInt64() ?? 0));
+        return silos[Array.IndexOf(grains, grains.Max())];
     }
 }

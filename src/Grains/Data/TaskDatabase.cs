@@ -105,9 +105,10 @@ public sealed partial class TaskDatabase : IAsyncDisposable
         """;
 
     /// <summary>
-    /// Creates the schema and sample tasks if the store has no tasks table. An existing store is never
-    /// changed. Creation is one transaction, taken under a lock, so silos starting together create it once
-    /// and a crash mid-way leaves nothing half-seeded.
+    /// Creates the schema and sample tasks if the store has no tasks table, and adds the change columns to a
+    /// tasks table created before writes existed; an existing store's tasks are never changed. Creation and
+    /// upgrade are one transaction each, taken under a lock, so silos starting together do it once and a crash
+    /// mid-way leaves nothing half-done.
     /// </summary>
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
@@ -126,9 +127,8 @@ public sealed partial class TaskDatabase : IAsyncDisposable
             await connection.ExecuteAsync(prepare);
         }
 
-        if (await connection.ExecuteScalarAsync<bool>(_schema.TableExistsSql))
+        if (await IsCurrentAsync(connection, transaction: null))
         {
-            await RequireChangeColumnsAsync(connection);
             return;
         }
 
@@ -138,9 +138,19 @@ public sealed partial class TaskDatabase : IAsyncDisposable
             await connection.ExecuteAsync(lockSql, transaction: transaction);
         }
 
+        if (await IsCurrentAsync(connection, transaction))
+        {
+            return; // another silo created or upgraded it first
+        }
+
+        var database = _postgres is null ? _options.Path : connection.Database;
         if (await connection.ExecuteScalarAsync<bool>(_schema.TableExistsSql, transaction: transaction))
         {
-            return; // another silo created it first
+            // Created before writes existed: add the change columns; each task's first sequence number is its id.
+            await connection.ExecuteAsync(_schema.UpgradeSql, transaction: transaction, commandTimeout: 600);
+            await transaction.CommitAsync(cancellationToken);
+            LogUpgraded(_logger, Provider, database);
+            return;
         }
 
         await connection.ExecuteAsync(_schema.CreateSql + SeedSql, transaction: transaction);
@@ -151,8 +161,12 @@ public sealed partial class TaskDatabase : IAsyncDisposable
         }
 
         await transaction.CommitAsync(cancellationToken);
-        LogCreated(_logger, Provider, _postgres is null ? _options.Path : connection.Database, Math.Max(count, 5));
+        LogCreated(_logger, Provider, database, Math.Max(count, 5));
     }
+
+    private async Task<bool> IsCurrentAsync(DbConnection connection, DbTransaction? transaction) =>
+        await connection.ExecuteScalarAsync<bool>(_schema.TableExistsSql, transaction: transaction)
+        && await connection.ExecuteScalarAsync<bool>(_schema.HasChangeColumnsSql, transaction: transaction);
 
     /// <summary>
     /// Runs <paramref name="write"/> in a transaction that holds the store's write lock, so writes from all
@@ -173,19 +187,6 @@ public sealed partial class TaskDatabase : IAsyncDisposable
         return result;
     }
 
-    // A store created before writes existed has no change columns. It holds only generated sample tasks, so
-    // re-creating it loses nothing; changing it in place behind the operator's back would be a surprise.
-    private async Task RequireChangeColumnsAsync(DbConnection connection)
-    {
-        if (!await connection.ExecuteScalarAsync<bool>(_schema.HasChangeColumnsSql))
-        {
-            throw new InvalidOperationException(
-                $"The {Provider} task store at {(_postgres is null ? _options.Path : connection.Database)} was created by an earlier " +
-                "TaskStream without change sequence numbers (its tasks table has no 'seq' column). It holds only sample tasks: " +
-                "delete it (or drop its tasks table) and start again to re-create it.");
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
         if (_postgres is not null)
@@ -201,7 +202,8 @@ public sealed partial class TaskDatabase : IAsyncDisposable
     /// <c>completed_seq</c> is the write that last flipped <c>completed</c> (0: never, since its creation);
     /// it tells a follow stream whether a task that no longer matches its filter may have matched before.
     /// </remarks>
-    private sealed record Schema(string CreateSql, string TableExistsSql, string HasChangeColumnsSql, string? PrepareSql, string? LockSql, string? WriteLockSql)
+    private sealed record Schema(string CreateSql, string UpgradeSql, string TableExistsSql, string HasChangeColumnsSql,
+        string? PrepareSql, string? LockSql, string? WriteLockSql)
     {
         // SQLite: WAL lets readers run beside a writer (stored in the file); BEGIN IMMEDIATE (Serializable)
         // already holds the write lock.
@@ -217,6 +219,13 @@ public sealed partial class TaskDatabase : IAsyncDisposable
                 completed_seq INTEGER NOT NULL DEFAULT 0
             );
             CREATE INDEX ix_tasks_completed_id ON tasks (completed, id);
+            CREATE UNIQUE INDEX ix_tasks_seq ON tasks (seq);
+            """,
+            """
+            ALTER TABLE tasks ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1));
+            ALTER TABLE tasks ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE tasks ADD COLUMN completed_seq INTEGER NOT NULL DEFAULT 0;
+            UPDATE tasks SET seq = id;
             CREATE UNIQUE INDEX ix_tasks_seq ON tasks (seq);
             """,
             "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'tasks'",
@@ -239,6 +248,13 @@ public sealed partial class TaskDatabase : IAsyncDisposable
             CREATE INDEX ix_tasks_completed_id ON tasks (completed, id);
             CREATE UNIQUE INDEX ix_tasks_seq ON tasks (seq);
             """,
+            """
+            ALTER TABLE tasks ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT FALSE,
+                              ADD COLUMN seq BIGINT NOT NULL DEFAULT 0,
+                              ADD COLUMN completed_seq BIGINT NOT NULL DEFAULT 0;
+            UPDATE tasks SET seq = id;
+            CREATE UNIQUE INDEX ix_tasks_seq ON tasks (seq);
+            """,
             // A scan of the catalog under the statement's snapshot: to_regclass() answers from this session's
             // cache, which can still say "no such table" after another silo created it and released the lock.
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'tasks')",
@@ -247,6 +263,9 @@ public sealed partial class TaskDatabase : IAsyncDisposable
             LockSql: "SELECT pg_advisory_xact_lock(7271021)",
             WriteLockSql: "SELECT pg_advisory_xact_lock(7271022)");
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Upgraded {Provider} task database {Database}: added change sequence numbers")]
+    private static partial void LogUpgraded(ILogger logger, string provider, string? database);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Created {Provider} task database {Database} with {Count} tasks")]
     private static partial void LogCreated(ILogger logger, string provider, string? database, int count);

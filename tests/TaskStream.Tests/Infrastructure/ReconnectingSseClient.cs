@@ -6,11 +6,15 @@ namespace TaskStream.Tests.Infrastructure;
 /// <summary>
 /// Behaves as a browser EventSource would across a cluster: reads a stream; when it ends without `end`,
 /// reconnects after `retry` with Last-Event-ID; when its silo cannot be reached, tries the next silo's URL
-/// (no load balancer needed); stops on `end` or 204.
+/// (no load balancer needed); stops on `end` or 204 (a follow stream runs until cancelled).
 /// </summary>
 public sealed class ReconnectingSseClient(HttpClient http, IReadOnlyList<Uri> silos, string pathAndQuery, int firstSilo)
 {
+    /// <summary>The ids of the <c>task</c> events received, in order.</summary>
     public List<long> Received { get; } = [];
+
+    /// <summary>Every event received, in order.</summary>
+    public List<SseEvent> Events { get; } = [];
 
     public int Reconnects { get; private set; }
 
@@ -26,7 +30,7 @@ public sealed class ReconnectingSseClient(HttpClient http, IReadOnlyList<Uri> si
         {
             try
             {
-                var lastEventId = Received.Count > 0 ? Received[^1].ToString() : null;
+                var lastEventId = Events.LastOrDefault(e => e.Id is not null)?.Id;
                 using var response = await http.SendAsync(Sse.Get(new Uri(silos[silo], pathAndQuery).ToString(), lastEventId),
                     HttpCompletionOption.ResponseHeadersRead, cancellationToken);
                 if (response.StatusCode == HttpStatusCode.NoContent)
@@ -41,6 +45,16 @@ public sealed class ReconnectingSseClient(HttpClient http, IReadOnlyList<Uri> si
                     if (e.Type == "end")
                     {
                         return;
+                    }
+
+                    lock (Events)
+                    {
+                        Events.Add(e);
+                    }
+
+                    if (e.Type != "task")
+                    {
+                        continue;
                     }
 
                     Received.Add(long.Parse(e.Id!));

@@ -64,11 +64,16 @@ public sealed class TaskStreamServer : IAsyncDisposable
 
         var app = TaskStreamHost.Build([.. args], configure);
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        // The first address is the loopback one (a test may add others with `urls`).
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         return new TaskStreamServer(app, directory, new Uri(address));
     }
 
     public T GetService<T>() where T : notnull => App.Services.GetRequiredService<T>();
+
+    /// <summary>Every address the host listens on.</summary>
+    public IEnumerable<Uri> Addresses =>
+        App.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Select(a => new Uri(a));
 
     public static int FreeTcpPort()
     {

@@ -1,0 +1,95 @@
+using System.ComponentModel.DataAnnotations;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+
+namespace TaskStream.Api.Operations;
+
+/// <summary>Settings under <c>TaskStream:Dashboard</c>: whether the Orleans dashboard is served, and who may see it.</summary>
+public sealed class DashboardSettings
+{
+    public const string Section = "TaskStream:Dashboard";
+
+    /// <summary>Serve the dashboard at <c>/dashboard</c>; unset means on in Development only.</summary>
+    public bool? Enabled { get; set; }
+
+    /// <summary>
+    /// When set, every client must give it (HTTP Basic, any user name). When not, only clients on the silo's
+    /// own machine (loopback) get in.
+    /// </summary>
+    [MinLength(12, ErrorMessage = "TaskStream:Dashboard:Password must be at least 12 characters.")]
+    public string? Password { get; set; }
+
+    public static DashboardSettings From(IConfiguration configuration)
+    {
+        var settings = configuration.GetSection(Section).Get<DashboardSettings>() ?? new DashboardSettings();
+        Validator.ValidateObject(settings, new ValidationContext(settings), validateAllProperties: true);
+        return settings;
+    }
+}
+
+/// <summary>
+/// Guards the dashboard, which has no authentication of its own and shows the cluster's inside (grain types,
+/// silo addresses, live logs). Without a password it is served to loopback clients only; with one, to
+/// whoever gives it. Plain HTTP sends the password readable: expose the dashboard only behind TLS.
+/// </summary>
+internal sealed class DashboardAccess(DashboardSettings settings)
+{
+    private const string Challenge = "Basic realm=\"TaskStream dashboard\", charset=\"UTF-8\"";
+    private readonly byte[]? _passwordHash = settings.Password is { } password ? SHA256.HashData(Encoding.UTF8.GetBytes(password)) : null;
+
+    public Task InvokeAsync(HttpContext http, RequestDelegate next)
+    {
+        if (_passwordHash is null)
+        {
+            if (WriteAuthorization.IsLoopback(http.Connection.RemoteIpAddress))
+            {
+                return next(http);
+            }
+
+            return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
+                detail: "The dashboard is served to loopback clients only. Set TaskStream:Dashboard:Password to open it to others.")
+                .ExecuteAsync(http);
+        }
+
+        if (HasPassword(http.Request))
+        {
+            return next(http);
+        }
+
+        http.Response.Headers.WWWAuthenticate = Challenge;
+        return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
+            detail: "The dashboard needs the password set in TaskStream:Dashboard:Password (HTTP Basic, any user name).")
+            .ExecuteAsync(http);
+    }
+
+    private bool HasPassword(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        string credentials;
+        try
+        {
+            credentials = Encoding.UTF8.GetString(Convert.FromBase64String(header["Basic ".Length..].Trim()));
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+
+        var colon = credentials.IndexOf(':', StringComparison.Ordinal);
+        if (colon < 0)
+        {
+            return false;
+        }
+
+        // Compare hashes, in constant time: neither the length nor the content leaks through timing.
+        var given = SHA256.HashData(Encoding.UTF8.GetBytes(credentials[(colon + 1)..]));
+        return CryptographicOperations.FixedTimeEquals(given, _passwordHash);
+    }
+}
