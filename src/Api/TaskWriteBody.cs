@@ -38,6 +38,7 @@ public sealed record TaskWriteBody(string? Title, string? Description, bool? Com
     {
         if (!IsJson(request.ContentType))
         {
+            CloseConnectionIfBodyMayNotDrain(request.HttpContext);
             return (null, TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType,
                 detail: $"Send the task as JSON with 'Content-Type: application/json', not '{request.ContentType ?? "no Content-Type"}' "
                     + "(with curl: --json '{\"title\":\"…\"}', not -d)."));
@@ -65,6 +66,21 @@ public sealed record TaskWriteBody(string? Title, string? Description, bool? Com
         finally
         {
             reader.AdvanceTo(read.Buffer.End);
+        }
+    }
+
+    /// <summary>
+    /// For a write refused before its body was read. Kestrel reads (drains) an unread body after the response
+    /// to keep the connection, but no further than the endpoint's size limit: a longer body — or a chunked
+    /// one, whose length is unknown — means the connection closes after this response. Saying so in the
+    /// headers keeps the client from sending its next request on a connection that is about to close.
+    /// </summary>
+    public static void CloseConnectionIfBodyMayNotDrain(HttpContext http)
+    {
+        var request = http.Request;
+        if (request.ContentLength > MaxBytes || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0))
+        {
+            http.Response.Headers.Connection = "close";
         }
     }
 

@@ -14,9 +14,13 @@ public sealed class WriteAuthorization(WriteTokens tokens) : IEndpointFilter
         var http = context.HttpContext;
         if (tokens.None)
         {
-            return IsLoopback(http.Connection.RemoteIpAddress)
-                ? next(context)
-                : ValueTask.FromResult<object?>(TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden,
+            if (IsLoopback(http.Connection.RemoteIpAddress))
+            {
+                return next(context);
+            }
+
+            TaskWriteBody.CloseConnectionIfBodyMayNotDrain(http);
+            return ValueTask.FromResult<object?>(TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden,
                     detail: $"Writes from other machines need a bearer token, and this server has none: configure {WriteAuthOptions.Section}:WriteTokens."));
         }
 
@@ -26,6 +30,7 @@ public sealed class WriteAuthorization(WriteTokens tokens) : IEndpointFilter
             return next(context);
         }
 
+        TaskWriteBody.CloseConnectionIfBodyMayNotDrain(http);
         http.Response.Headers.WWWAuthenticate = token is null
             ? "Bearer realm=\"TaskStream\""
             : "Bearer realm=\"TaskStream\", error=\"invalid_token\"";

@@ -41,6 +41,7 @@ public sealed class WriteRateLimitPolicy(WriteTokens tokens, IOptions<WriteLimit
         var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
         var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
         context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        TaskWriteBody.CloseConnectionIfBodyMayNotDrain(context.HttpContext);
         await TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests,
             detail: $"Too many writes from this client; try again in {seconds} s.").ExecuteAsync(context.HttpContext);
     }

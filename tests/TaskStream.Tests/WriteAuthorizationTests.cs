@@ -74,6 +74,23 @@ public sealed class WriteAuthorizationTests(TokenWriteHost host) : IClassFixture
         await WriteHost.AssertProblemAsync(response, HttpStatusCode.Unauthorized);
     }
 
+    [Theory]
+    [InlineData(null, "application/json")]
+    [InlineData(WriteHost.Token, "text/plain")]
+    public async Task ARefusalOfALargeUnreadBodyClosesTheConnectionSoTheNextRequestGoesOnAFreshOne(string? token, string contentType)
+    {
+        // One connection at most: the valid write must not be sent on the connection the server is closing.
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1 }) { BaseAddress = host.Loopback.BaseAddress };
+        using var refused = await client.SendAsync(WriteHost.Request(HttpMethod.Post, "/tasks",
+            new string('x', 30 * 1024), token: token, contentType: contentType));
+        Assert.True(refused.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.UnsupportedMediaType, refused.StatusCode.ToString());
+        Assert.True(refused.Headers.ConnectionClose, "the refusal says the connection closes");
+
+        using var next = await client.SendAsync(WriteHost.Request(HttpMethod.Post, "/tasks", """{"title":"On a fresh connection"}"""));
+
+        Assert.Equal(HttpStatusCode.Created, next.StatusCode);
+    }
+
     [Fact]
     public async Task ReadsNeedNoTokenFromAnyAddress()
     {
