@@ -3,7 +3,7 @@ namespace TaskStream.Tests.Infrastructure;
 /// <summary>
 /// Two TaskStream hosts (silo + API each) forming one cluster on one SQLite file, streaming without pacing,
 /// with heartbeats every second. Their follow streams check the store only once a minute, so a change that
-/// reaches them sooner came through the Orleans stream of hints.
+/// reaches them sooner came through the Orleans stream of hints. Writes are not rate limited here.
 /// </summary>
 public sealed class TwoSilos : IAsyncLifetime
 {
@@ -30,6 +30,29 @@ public sealed class TwoSilos : IAsyncLifetime
         // Instance 0 holds the development membership table; instance 1 listens on the next ports and joins it.
         A = await TaskStreamServer.StartAsync(_directory, configure: null, [.. common, ("TaskStream:Cluster:Instance", "0")]);
         B = await TaskStreamServer.StartAsync(_directory, configure: null, [.. common, ("TaskStream:Cluster:Instance", "1")]);
+
+        // When B joins, the stream provider's queues are rebalanced between the silos, and hints sent meanwhile
+        // can be late or lost. Start the tests once a hint has crossed each way.
+        await HintCrossesAsync(from: A, to: B);
+        await HintCrossesAsync(from: B, to: A);
+    }
+
+    private static async Task HintCrossesAsync(TaskStreamServer from, TaskStreamServer to)
+    {
+        var feed = to.GetService<TaskStream.Grains.ChangeFeed>();
+        var seq = 0L;
+        await Eventually.TrueAsync(async () =>
+        {
+            if (seq == 0 || feed.Latest < seq)
+            {
+                using var response = await from.Http.PostAsync("/tasks", new StringContent("""{"title":"Warm-up"}""", System.Text.Encoding.UTF8, "application/json"));
+                response.EnsureSuccessStatusCode();
+                seq = long.Parse(response.Headers.GetValues("X-TaskStream-Seq").Single());
+                await Task.Delay(200);
+            }
+
+            return feed.Latest >= seq;
+        }, TimeSpan.FromSeconds(60), "a change hint crossed from one silo to the other");
     }
 
     public async Task DisposeAsync()
