@@ -8,11 +8,22 @@ using TaskStream.Grains.Data;
 namespace TaskStream.Grains;
 
 /// <summary>
+/// What the change-hint stream carries: a committed change's sequence number, or (with <paramref name="Probe"/>
+/// set, <paramref name="Seq"/> 0) a silo checking that its own subscription still receives.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("TaskStream.ChangeHint")]
+public sealed record ChangeHint([property: Id(0)] long Seq, [property: Id(1)] Guid Probe = default);
+
+/// <summary>
 /// Tells this silo's follow queries that the store has changes they have not read. It learns of changes from
 /// writes anywhere in the cluster through an Orleans stream (one hint per write: its sequence number), and,
 /// because a hint can be lost (a silo holding the stream's queue or subscriptions dies), from the store itself:
 /// while anyone waits, it reads the newest sequence number every <c>FollowCheckMs</c>. The store is the log;
 /// hints only make followers look sooner. Waiting followers cost a task each, not a thread or a query.
+/// Memory streams keep subscriptions in grain memory, and a subscription can be lost when silos join or leave
+/// (seen here: a silo's subscription made before a second silo joined received nothing after it). So each silo
+/// checks its own: after every membership change and every <c>HintCheckSeconds</c> it sends itself a probe
+/// through the stream and subscribes again if the probe does not come back.
 /// </summary>
 public sealed partial class ChangeFeed(
     IClusterClient client, TaskDatabase database, IClusterMembershipService membership,
@@ -28,7 +39,9 @@ public sealed partial class ChangeFeed(
     private TaskCompletionSource _changed = NewSignal();
     private long _latest;
     private int _waiters;
-    private StreamSubscriptionHandle<long>? _subscription;
+    private readonly SemaphoreSlim _recheck = new(0);
+    private StreamSubscriptionHandle<ChangeHint>? _subscription;
+    private PendingProbe? _probe;
 
     /// <summary>The newest change sequence number this silo knows of.</summary>
     public long Latest => Volatile.Read(ref _latest);
@@ -67,13 +80,29 @@ public sealed partial class ChangeFeed(
         Advance(seq);
         try
         {
-            await client.GetStreamProvider(StreamProvider).GetStream<long>(Stream).OnNextAsync(seq);
+            await HintStream.OnNextAsync(new ChangeHint(seq));
         }
         catch (Exception exception)
         {
             // The write is committed; other silos' followers will find it at their next check of the store.
             LogHintLost(logger, seq, exception);
         }
+    }
+
+    private IAsyncStream<ChangeHint> HintStream => client.GetStreamProvider(StreamProvider).GetStream<ChangeHint>(Stream);
+
+    private Task OnHintAsync(ChangeHint hint, StreamSequenceToken? token)
+    {
+        if (hint.Probe == Guid.Empty)
+        {
+            Advance(hint.Seq);
+        }
+        else if (Volatile.Read(ref _probe) is { } probe && probe.Id == hint.Probe)
+        {
+            probe.Arrived.TrySetResult();
+        }
+
+        return Task.CompletedTask;
     }
 
     private void Advance(long seq)
@@ -104,7 +133,8 @@ public sealed partial class ChangeFeed(
     {
         await SubscribeAsync();
         _ = CheckStoreAsync(_stopping.Token);
-        _ = ResubscribeOnSiloLossAsync(_stopping.Token);
+        _ = CheckHintsAsync(_stopping.Token);
+        _ = RecheckOnMembershipChangeAsync(_stopping.Token);
     }
 
     private async Task StopAsync(CancellationToken cancellationToken)
@@ -134,18 +164,13 @@ public sealed partial class ChangeFeed(
             }
             catch (Exception exception)
             {
-                LogUnsubscribeFailed(logger, exception); // its record was likely on the silo that left
+                LogUnsubscribeFailed(logger, exception); // its record was likely lost already
             }
         }
 
         try
         {
-            _subscription = await client.GetStreamProvider(StreamProvider).GetStream<long>(Stream)
-                .SubscribeAsync((seq, _) =>
-                {
-                    Advance(seq);
-                    return Task.CompletedTask;
-                });
+            _subscription = await HintStream.SubscribeAsync(OnHintAsync);
         }
         catch (Exception exception)
         {
@@ -183,19 +208,69 @@ public sealed partial class ChangeFeed(
         }
     }
 
-    // The memory stream provider keeps subscriptions in one silo's memory: when a silo leaves, subscribe again
-    // (a no-op if ours survived elsewhere, a repair if it was lost with that silo).
-    private async Task ResubscribeOnSiloLossAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends this silo a probe through the hint stream after every membership change (once the cluster had a
+    /// moment to settle) and every <c>HintCheckSeconds</c>; subscribes again when it does not come back.
+    /// </summary>
+    private async Task CheckHintsAsync(CancellationToken cancellationToken)
+    {
+        var period = TimeSpan.FromSeconds(options.Value.HintCheckSeconds);
+        var settle = TimeSpan.FromSeconds(1);
+        try
+        {
+            while (true)
+            {
+                if (await _recheck.WaitAsync(period, cancellationToken))
+                {
+                    await Task.Delay(settle, cancellationToken);
+                    while (_recheck.CurrentCount > 0)
+                    {
+                        await _recheck.WaitAsync(cancellationToken); // changes that came meanwhile: one check covers them
+                    }
+                }
+
+                while (!await ProbeAsync(cancellationToken))
+                {
+                    LogHintsLost(logger);
+                    await SubscribeAsync();
+                    await Task.Delay(settle, cancellationToken);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task<bool> ProbeAsync(CancellationToken cancellationToken)
+    {
+        var probe = new PendingProbe(Guid.NewGuid(), new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        Volatile.Write(ref _probe, probe);
+        try
+        {
+            await HintStream.OnNextAsync(new ChangeHint(0, probe.Id));
+            await probe.Arrived.Task.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+            return true;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    private sealed record PendingProbe(Guid Id, TaskCompletionSource Arrived);
+
+    private async Task RecheckOnMembershipChangeAsync(CancellationToken cancellationToken)
     {
         try
         {
-            var active = membership.CurrentSnapshot.Members.Count(m => m.Value.Status == SiloStatus.Active);
+            var active = ActiveSilos(membership.CurrentSnapshot);
             await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(cancellationToken))
             {
-                var now = snapshot.Members.Count(m => m.Value.Status == SiloStatus.Active);
-                if (now < active)
+                var now = ActiveSilos(snapshot);
+                if (!now.SetEquals(active))
                 {
-                    await SubscribeAsync();
+                    _recheck.Release();
                 }
 
                 active = now;
@@ -204,6 +279,9 @@ public sealed partial class ChangeFeed(
         catch (OperationCanceledException)
         {
         }
+
+        static HashSet<SiloAddress> ActiveSilos(ClusterMembershipSnapshot snapshot) =>
+            snapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToHashSet();
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not hint other silos of change {Seq}; their followers will find it at their next check of the store")]
@@ -211,6 +289,9 @@ public sealed partial class ChangeFeed(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not subscribe to change hints; followers on this silo will see changes at each check of the store")]
     private static partial void LogSubscribeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "This silo's change-hint subscription did not deliver its probe; subscribing again (followers here see changes at each check of the store meanwhile)")]
+    private static partial void LogHintsLost(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Could not remove the previous change-hint subscription")]
     private static partial void LogUnsubscribeFailed(ILogger logger, Exception exception);

@@ -25,4 +25,11 @@ public sealed class StreamingOptions
     /// </summary>
     [Range(50, 3_600_000)]
     public int FollowCheckMs { get; set; } = 2000;
+
+    /// <summary>
+    /// How often each silo checks, with a probe of its own, that its change-hint subscription still receives
+    /// (it also checks after every change of cluster membership) and subscribes again if not.
+    /// </summary>
+    [Range(1, 86_400)]
+    public int HintCheckSeconds { get; set; } = 30;
 }
