@@ -236,3 +236,55 @@ internal sealed class Follower(ITaskQueryGrain grain, TaskQuery query) : IAsyncD
         }
     }
 }
+
+/// <summary>Two silos that check their own hint path every second and never poll the store for followers.</summary>
+public sealed class HintCheckingCluster() : GrainCluster("sqlite", silos: 2, taskCount: 20, pageSize: 4,
+    ("TaskStream:Streaming:HintCheckSeconds", "1"), ("TaskStream:Streaming:FollowCheckMs", "600000"));
+
+[CollectionDefinition(nameof(HintCheckingCluster))]
+public sealed class HintCheckingClusterCollection : ICollectionFixture<HintCheckingCluster>;
+
+/// <summary>A silo whose change-hint subscription was lost finds out with its probe and subscribes again.</summary>
+[Collection(nameof(HintCheckingCluster))]
+public sealed class HintRepairTests(HintCheckingCluster cluster)
+{
+    [Fact]
+    public async Task ASiloWhoseHintSubscriptionWasLostSubscribesAgainAndHearsOfChangesMadeElsewhere()
+    {
+        var silo0 = cluster.Cluster.Silos[0].ServiceProvider;
+        var feed = silo0.GetRequiredService<ChangeFeed>();
+        var writer = cluster.Cluster.Silos[1].ServiceProvider.GetRequiredService<IGrainFactory>().GetGrain<ITaskWriterGrain>(0);
+        await HearsAsync("before the loss");
+
+        // Lose silo 0's subscription as a lost pub-sub record would: remove it behind the ChangeFeed's back.
+        var stream = silo0.GetRequiredService<IClusterClient>().GetStreamProvider(ChangeFeed.StreamProvider)
+            .GetStream<ChangeHint>(Orleans.Runtime.StreamId.Create("taskstream", "changes"));
+        var handles = await stream.GetAllSubscriptionHandles();
+        Assert.NotEmpty(handles);
+        foreach (var handle in handles)
+        {
+            await handle.UnsubscribeAsync();
+        }
+
+        await HearsAsync("after the loss: the probe failed and the feed subscribed again");
+
+        // Silo 0 learns of silo 1's writes only through hints here: it has no local writes and checks the store
+        // for followers every ten minutes.
+        // A hint sent while the subscription is lost is gone for good, so write again every half second.
+        async Task HearsAsync(string because)
+        {
+            var seq = 0L;
+            var sinceWrite = System.Diagnostics.Stopwatch.StartNew();
+            await Eventually.TrueAsync(async () =>
+            {
+                if (seq == 0 || (feed.Latest < seq && sinceWrite.Elapsed > TimeSpan.FromMilliseconds(500)))
+                {
+                    seq = (await writer.CreateAsync(new NewTask(because, "", false))).Seq;
+                    sinceWrite.Restart();
+                }
+
+                return feed.Latest >= seq;
+            }, TimeSpan.FromSeconds(30), because);
+        }
+    }
+}
