@@ -21,6 +21,10 @@ pg_ctlcluster "$pg_version" "$pg_cluster" start 2>/dev/null || true
 for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 && break; sleep 0.5; done
 su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'taskstream'\"" | grep -q 1 \
   || su postgres -c "psql -qc \"CREATE ROLE taskstream LOGIN PASSWORD 'taskstream' CREATEDB\""
+# Test databases an interrupted earlier run left behind (the tests drop their own).
+for db in $(su postgres -c "psql -qtAc \"SELECT datname FROM pg_database WHERE datname LIKE 'ts_test_%'\""); do
+  su postgres -c "psql -qc \"DROP DATABASE IF EXISTS $db WITH (FORCE)\"" >/dev/null || true
+done
 export TASKSTREAM_TEST_POSTGRES="Host=127.0.0.1;Port=5432;Username=taskstream;Password=taskstream;Database=postgres"
 
 (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)

@@ -39,9 +39,28 @@ public sealed class TestPostgres : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();
-        await using var connection = new NpgsqlConnection(Server);
-        await connection.OpenAsync();
-        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_name} WITH (FORCE)", connection);
-        await drop.ExecuteNonQueryAsync();
+        // FORCE ends our own sessions on it, but not an autovacuum worker analysing the freshly seeded tables:
+        // that one only a superuser may end, so wait for it to finish. A database left behind is only litter
+        // (scripts/test.sh drops leftovers at its next start), never a failed test.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(Server);
+                await connection.OpenAsync();
+                await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_name} WITH (FORCE)", connection);
+                await drop.ExecuteNonQueryAsync();
+                return;
+            }
+            catch (PostgresException) when (attempt < 20)
+            {
+                await Task.Delay(500);
+            }
+            catch (PostgresException exception)
+            {
+                await Console.Error.WriteLineAsync($"Test database {_name} was left behind: {exception.Message}");
+                return;
+            }
+        }
     }
 }
