@@ -29,7 +29,10 @@ public static partial class Scenarios
 
         section.Notes.Add("no baseline, ratio or target: the baseline server has no follow mode; figures only");
         section.Notes.Add("memory per follower = (RSS 2 s after all N got `live` − RSS of the warm silo with no stream open) / N; " +
-            "threads from /proc/PID/status; idle CPU = utime+stime from /proc/PID/stat over the idle window, as % of one core");
+            "threads from /proc/PID/status; idle CPU = utime+stime from /proc/PID/stat over the idle window, as % of one core, " +
+            "first with no stream open, then with the N followers live");
+        section.Notes.Add("the bench client parses every follower's events on the same 2 cores, so delivery includes the client's own " +
+            "fan-in of N events per write");
         section.Notes.Add("delivery = the POST's response received → that write's `task` event (id = X-TaskStream-Seq) parsed by a " +
             "follower, over every (write, follower) pair; it can be slightly negative when the event beats the response. " +
             "Each write waits until every follower has it; all followers = response → the last follower has it");
@@ -85,6 +88,9 @@ public static partial class Scenarios
             await host.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
             await Task.Delay(1000, context.Token);
             var (rssBefore, threadsBefore) = (host.Memory().RssKb, host.Threads());
+            // The same window with nobody following: the runtime's own idle cost, to set the followers' against.
+            Progress("follow", $"{c}: no followers, idle for {options.FollowIdle.TotalSeconds:0.#} s");
+            var quietPercent = await IdleCpuPercentAsync(context, host);
 
             Progress("follow", $"{c}: opening {n:#,0} followers");
             var opening = Stopwatch.GetTimestamp();
@@ -101,10 +107,7 @@ public static partial class Scenarios
                     $"{c}: silo reported {status.ActiveStreams} active streams while {followers.Live} followers were live");
 
                 Progress("follow", $"{c}: {followers.Live:#,0} followers idle for {options.FollowIdle.TotalSeconds:0.#} s");
-                var (ticks, idleStart) = (host.CpuTicks(), Stopwatch.GetTimestamp());
-                await Task.Delay(options.FollowIdle, context.Token);
-                var idleCpu = (host.CpuTicks() - ticks) * 10.0; // ms of CPU (100 ticks a second)
-                var idlePercent = 100 * idleCpu / Stopwatch.GetElapsedTime(idleStart).TotalMilliseconds;
+                var idlePercent = await IdleCpuPercentAsync(context, host);
 
                 Progress("follow", $"{c}: {options.FollowWrites} writes via {writer.BaseUri.Authority}");
                 var writes = await WriteAllAsync(context, writer, followers, options.FollowWrites);
@@ -132,8 +135,8 @@ public static partial class Scenarios
                 section.Add(new Row(c, "threads before", "count", threadsBefore, null));
                 section.Add(new Row(c, "threads after", "count", threadsAfter, null));
                 section.Table.Add([c, "threads before / after (count)", $"{threadsBefore} / {threadsAfter}"]);
-                Add($"idle CPU over {options.FollowIdle.TotalSeconds:0.#} s", "ms", idleCpu);
-                Add("idle CPU", "%", idlePercent);
+                Add("idle CPU, no followers", "%", quietPercent);
+                Add($"idle CPU, {followers.Live:#,0} followers", "%", idlePercent);
                 Add("write (POST) p50", "ms", Percentiles.Of(writes.Select(w => w.PostMs), 50));
                 Add("delivery p50", "ms", Percentiles.Of(delivery, 50));
                 Add("delivery p99", "ms", Percentiles.Of(delivery, 99));
@@ -161,6 +164,14 @@ public static partial class Scenarios
                 await server.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>The silo's CPU time (utime + stime, 100 ticks a second) over the idle window, as % of one core.</summary>
+    private static async Task<double> IdleCpuPercentAsync(BenchContext context, ServerProcess host)
+    {
+        var (ticks, start) = (host.CpuTicks(), Stopwatch.GetTimestamp());
+        await Task.Delay(context.Options.FollowIdle, context.Token);
+        return 100 * (host.CpuTicks() - ticks) * 10.0 / Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 
     /// <summary>Milliseconds between two Stopwatch timestamps; negative when <paramref name="to"/> came first.</summary>
