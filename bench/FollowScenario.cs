@@ -36,8 +36,12 @@ public static partial class Scenarios
         section.Notes.Add("delivery = the POST's response received → that write's `task` event (id = X-TaskStream-Seq) parsed by a " +
             "follower, over every (write, follower) pair; it can be slightly negative when the event beats the response. " +
             "Each write waits until every follower has it; all followers = response → the last follower has it");
-        section.Notes.Add("2 silos: a local cluster (as in scale), writes through silo 0's API, followers on silo 1's, so each " +
-            "change crosses silos as a hint; memory, threads and CPU are silo 1's");
+        if (options.FollowSilos.Contains(2))
+        {
+            section.Notes.Add("2 silos: a local cluster (as in scale), writes through silo 0's API, followers on silo 1's, so each " +
+                "change crosses silos as a hint; memory, threads and CPU are silo 1's");
+        }
+
         Report.Print(section);
     }
 
