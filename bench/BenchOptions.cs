@@ -8,7 +8,7 @@ namespace TaskStream.Bench;
 /// </summary>
 public sealed record BenchOptions
 {
-    public static readonly string[] ScenarioNames = ["short", "large", "idle", "cancel", "scale"];
+    public static readonly string[] ScenarioNames = ["short", "large", "idle", "cancel", "scale", "follow"];
 
     public required string[] Scenarios { get; init; }
 
@@ -37,6 +37,18 @@ public sealed record BenchOptions
     /// <summary>Closed-loop clients in <c>scale</c>, spread round-robin over the silos' APIs.</summary>
     public int ScaleClients { get; init; } = 64;
 
+    /// <summary>Follow streams held open in <c>follow</c> while it measures idle cost and fan-out.</summary>
+    public int FollowStreams { get; init; } = 2_000;
+
+    /// <summary>Writes made one at a time in <c>follow</c>, each awaited at every follower before the next.</summary>
+    public int FollowWrites { get; init; } = 50;
+
+    /// <summary>Silos per level in <c>follow</c>: 1 (writes and followers on one silo), 2 (writes via silo 0, followers on silo 1).</summary>
+    public int[] FollowSilos { get; init; } = [1, 2];
+
+    /// <summary>The window over which <c>follow</c> reads the silo's CPU time with every follower idle.</summary>
+    public TimeSpan FollowIdle { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How many streams may be waiting for their first event at once while opening many.</summary>
     public int ConnectConcurrency { get; init; } = 64;
 
@@ -58,10 +70,14 @@ public sealed record BenchOptions
         ScaleSilos = [1, 2, 3],
         ScaleClients = 6,
         ConnectConcurrency = 8,
+        FollowStreams = 20,
+        FollowWrites = 5,
+        FollowIdle = TimeSpan.FromSeconds(1),
+        FollowSilos = [1], // a 2-silo cluster takes ~10 s to form; --follow-silos 1,2 adds it
     };
 
     public const string Usage = """
-        usage: Bench <short|large|idle|cancel|scale|all> [--smoke] [options]
+        usage: Bench <short|large|idle|cancel|scale|follow|all> [--smoke] [options]
                Bench baseline-server --db PATH --urls URL [--interval-ms N]
         options (full-run defaults in brackets; --smoke sets tiny ones, which these still override):
           --warmup SEC               load before measuring, per target [20]
@@ -73,6 +89,10 @@ public sealed record BenchOptions
           --cancel-clients N         clients that disconnect mid-stream in cancel [500]
           --scale-silos 1,2,3        silos in the cluster, per level in scale
           --scale-clients N          closed-loop clients spread over the silos in scale [64]
+          --follow-streams N         follow streams held open in follow [2000]
+          --follow-writes N          writes, one at a time, fanned out to them in follow [50]
+          --follow-silos 1,2         silos per level in follow (2: writes via silo 0, followers on silo 1)
+          --follow-idle SEC          idle window over which follow reads the silo's CPU time [10]
           --connect-concurrency N    streams waiting for their first event at once [64]
           --no-build                 do not build src/Silo (Release) first
           --results DIR              where the JSON goes [bench/results]
@@ -106,6 +126,10 @@ public sealed record BenchOptions
                 "--cancel-clients" => options with { CancelClients = Ints(Value())[0] },
                 "--scale-silos" => options with { ScaleSilos = Ints(Value()) },
                 "--scale-clients" => options with { ScaleClients = Ints(Value())[0] },
+                "--follow-streams" => options with { FollowStreams = Ints(Value())[0] },
+                "--follow-writes" => options with { FollowWrites = Ints(Value())[0] },
+                "--follow-silos" => options with { FollowSilos = Ints(Value()) },
+                "--follow-idle" => options with { FollowIdle = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
                 "--connect-concurrency" => options with { ConnectConcurrency = Ints(Value())[0] },
                 "--results" => options with { ResultsDirectory = Value() },
                 var unknown => throw new ArgumentException($"unknown option '{unknown}'"),
@@ -115,6 +139,11 @@ public sealed record BenchOptions
         if (options.ScaleSilos.Any(n => n is < 1 or > 20) || options.ScaleClients < 1)
         {
             throw new ArgumentException("--scale-silos takes 1 to 20 silos per level, --scale-clients at least 1");
+        }
+
+        if (options.FollowSilos.Any(n => n is < 1 or > 2) || options.FollowStreams < 1 || options.FollowWrites < 1)
+        {
+            throw new ArgumentException("--follow-silos takes 1 or 2 per level, --follow-streams and --follow-writes at least 1");
         }
 
         return options;

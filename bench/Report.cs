@@ -162,12 +162,12 @@ public sealed class Report
         text.AppendLine();
     }
 
-    private static string Format(double? value, string unit) => value switch
+    internal static string Format(double? value, string unit) => value switch
     {
         null => "-",
         { } v when double.IsNaN(v) => "n/a",
         { } v when unit is "ms" => v.ToString(v < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture),
-        { } v when unit is "fds" => v.ToString("0.00", CultureInfo.InvariantCulture),
+        { } v when unit is "fds" or "%" => v.ToString("0.00", CultureInfo.InvariantCulture),
         { } v when unit is "MB" or "KB" or "s" => v.ToString("0.0", CultureInfo.InvariantCulture),
         { } v => v.ToString("#,0", CultureInfo.InvariantCulture),
     };

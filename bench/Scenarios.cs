@@ -15,7 +15,7 @@ public sealed record BenchContext(BenchOptions Options, BenchPaths Paths, SseLoa
 /// the other, and reports TaskStream beside the baseline. <c>scale</c> has no baseline: it runs the same
 /// driver against clusters of 1, 2, 3 silos.
 /// </summary>
-public static class Scenarios
+public static partial class Scenarios
 {
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(60);
 
@@ -26,6 +26,7 @@ public static class Scenarios
         "idle" => IdleAsync(context),
         "cancel" => CancelAsync(context),
         "scale" => ScaleAsync(context),
+        "follow" => FollowAsync(context),
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, null),
     };
 

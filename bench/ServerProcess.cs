@@ -130,6 +130,8 @@ public sealed class ServerProcess : IAsyncDisposable
                 // Every bench client comes from loopback and idle opens 10,000 streams and more: the caps would
                 // measure themselves, not the relay. Their check still runs on every stream.
                 "--TaskStream:Limits:MaxStreams=1000000", "--TaskStream:Limits:MaxStreamsPerClient=1000000",
+                // `follow` writes from loopback as fast as it can; the write limiter would pace it, not the feed.
+                "--TaskStream:Limits:WritesPerSecond=1000000", "--TaskStream:Limits:WriteBurst=1000000",
                 .. logging,
                 .. config.LogStreams ? Array.Empty<string>() : ["--Logging:LogLevel:TaskStream.Api=Warning"]]);
         }
@@ -200,6 +202,21 @@ public sealed class ServerProcess : IAsyncDisposable
         }
 
         return (rss, peak);
+    }
+
+    /// <summary>The server's threads now: <c>Threads:</c> of /proc/PID/status.</summary>
+    public int Threads() =>
+        int.Parse(File.ReadLines($"/proc/{Pid}/status").First(l => l.StartsWith("Threads:", StringComparison.Ordinal)).AsSpan(8).Trim(),
+            System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>CPU time the server has used so far (user + system), from /proc/PID/stat, in clock ticks (1/100 s here).</summary>
+    public long CpuTicks()
+    {
+        // Fields after the command name, which is in parentheses and may contain spaces: utime and stime are 14 and 15.
+        var stat = File.ReadAllText($"/proc/{Pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture)
+            + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>File descriptors the server holds now (sockets, database files): /proc/PID/fd.</summary>
