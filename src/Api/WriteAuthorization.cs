@@ -24,12 +24,12 @@ public sealed class WriteAuthorization(WriteTokens tokens) : IEndpointFilter
                     detail: $"Writes from other machines need a bearer token, and this server has none: configure {WriteAuthOptions.Section}:WriteTokens."));
         }
 
-        var token = WriteTokens.ReadBearer(http.Request);
-        if (tokens.Match(token) >= 0)
+        if (tokens.Match(http) >= 0)
         {
             return next(context);
         }
 
+        var token = WriteTokens.ReadBearer(http.Request);
         TaskWriteBody.CloseConnectionIfBodyMayNotDrain(http);
         http.Response.Headers.WWWAuthenticate = token is null
             ? "Bearer realm=\"TaskStream\""

@@ -26,7 +26,7 @@ public sealed class WriteRateLimitPolicy(WriteTokens tokens, IOptions<WriteLimit
 
     public RateLimitPartition<string> GetPartition(HttpContext httpContext)
     {
-        var token = tokens.Match(WriteTokens.ReadBearer(httpContext.Request));
+        var token = tokens.Match(httpContext);
         var address = httpContext.Connection.RemoteIpAddress;
         var client = token >= 0
             ? $"token:{token}"

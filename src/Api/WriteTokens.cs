@@ -18,6 +18,24 @@ public sealed class WriteTokens(IOptions<WriteAuthOptions> options)
     /// <summary>No tokens configured: only loopback clients may write.</summary>
     public bool None => _hashes.Length == 0;
 
+    private static readonly object MatchKey = new();
+
+    /// <summary>
+    /// Which configured token the request's bearer token is (its index), or -1. Worked out once per request:
+    /// the write rate limit (which partitions by token) and the authorization filter both ask.
+    /// </summary>
+    public int Match(HttpContext http)
+    {
+        if (http.Items.TryGetValue(MatchKey, out var known))
+        {
+            return (int)known!;
+        }
+
+        var match = Match(ReadBearer(http.Request));
+        http.Items[MatchKey] = match;
+        return match;
+    }
+
     /// <summary>Which configured token <paramref name="token"/> is (its index), or -1.</summary>
     public int Match(string? token)
     {
