@@ -200,6 +200,10 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             case TaskDeleted deleted:
                 _events++;
                 return new SseItem<object>(new DeletedTask(deleted.Id), "task-deleted") { EventId = Id(deleted.Seq) };
+            case FollowReset reset:
+                // No id: until the snapshot's first task arrives, a reconnect resets again, which is right.
+                _live = false;
+                return new SseItem<object>(new StreamReset(reset.Reason), "reset");
             case FollowingLive live:
                 _live = true;
                 return new SseItem<object>(new StreamLive(_events, live.Silo), "live") { EventId = Id(live.Seq) };
@@ -281,6 +285,9 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
                 break;
             case StreamLive live:
                 JsonSerializer.Serialize(writer, live, TaskStreamJsonContext.Default.StreamLive);
+                break;
+            case StreamReset reset:
+                JsonSerializer.Serialize(writer, reset, TaskStreamJsonContext.Default.StreamReset);
                 break;
             default:
                 throw new InvalidOperationException($"No SSE format for {item.Data.GetType()}.");

@@ -18,6 +18,13 @@ public sealed record StreamEnd([property: JsonPropertyName("count")] long Count,
 public sealed record DeletedTask([property: JsonPropertyName("id")] long Id);
 
 /// <summary>
+/// The data of a follow stream's <c>reset</c> event: the client drops every task it holds, because a fresh
+/// snapshot follows. <c>reason</c>: <c>horizon</c> (the change log no longer keeps the changes after the client's
+/// position) or <c>store</c> (the position is not this store's: it was re-created or restored).
+/// </summary>
+public sealed record StreamReset([property: JsonPropertyName("reason")] string Reason);
+
+/// <summary>
 /// The data of a follow stream's <c>live</c> event: changes sent before it (the snapshot, or a resuming
 /// client's catch-up), and the silo whose grain runs the query.
 /// </summary>
@@ -40,5 +47,6 @@ public sealed record StatusResponse(
 [JsonSerializable(typeof(StreamEnd))]
 [JsonSerializable(typeof(DeletedTask))]
 [JsonSerializable(typeof(StreamLive))]
+[JsonSerializable(typeof(StreamReset))]
 [JsonSerializable(typeof(StatusResponse))]
 internal sealed partial class TaskStreamJsonContext : JsonSerializerContext;

@@ -21,6 +21,20 @@ public sealed record TaskChanged([property: Id(0)] long Seq, [property: Id(1)] T
 public sealed record TaskDeleted([property: Id(0)] long Seq, [property: Id(1)] long Id) : TaskQueryEvent;
 
 /// <summary>
+/// Follow mode: the client's position cannot be resumed from (the change log no longer keeps the changes after
+/// it, or the store never had it), so a fresh snapshot follows: the client must drop what it holds first.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("TaskStream.FollowReset")]
+public sealed record FollowReset([property: Id(0)] string Reason) : TaskQueryEvent
+{
+    /// <summary>The position is older than the oldest change the log keeps.</summary>
+    public const string BeyondHorizon = "horizon";
+
+    /// <summary>The position is not this store's: newer than its newest change (re-created, or restored from a backup).</summary>
+    public const string StoreChanged = "store";
+}
+
+/// <summary>
 /// Follow mode: everything up to change <paramref name="Seq"/> has been streamed (the snapshot, or what a
 /// resuming client missed); later changes follow as they happen. <paramref name="Silo"/> runs the query.
 /// </summary>

@@ -1,4 +1,3 @@
-using Dapper;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
@@ -15,19 +14,22 @@ namespace TaskStream.Grains;
 public sealed record ChangeHint([property: Id(0)] long Seq, [property: Id(1)] Guid Probe = default);
 
 /// <summary>
-/// Tells this silo's follow queries that the store has changes they have not read. It learns of changes from
-/// writes anywhere in the cluster through an Orleans stream (one hint per write: its sequence number), and,
-/// because a hint can be lost (a silo holding the stream's queue or subscriptions dies), from the store itself:
-/// while anyone waits, it reads the newest sequence number every <c>FollowCheckMs</c>. The store is the log;
-/// hints only make followers look sooner. Waiting followers cost a task each, not a thread or a query.
+/// Tells this silo's follow queries that the store has changes they have not read. The store is the log and the
+/// only source of truth; this only decides when followers look. It learns of changes from the store itself — on
+/// PostgreSQL through LISTEN/NOTIFY (the triggers announce every commit), on SQLite by asking a connection of its
+/// own every <c>StorePollMs</c> whether anyone committed (<c>PRAGMA data_version</c>) — so writes by any program
+/// reach followers; and, sooner, from writes made through this cluster's API: at once on the writing silo, and
+/// through an Orleans stream (one hint per write) on the others. While anyone follows it also reads the head every
+/// <c>FollowCheckMs</c>, in case a notification was lost. A head that went backwards (the store was re-created or
+/// restored) is logged and wakes every follower, which then starts over with a fresh snapshot.
 /// Memory streams keep subscriptions in grain memory, and a subscription can be lost when silos join or leave
-/// (seen here: a silo's subscription made before a second silo joined received nothing after it). So each silo
+/// (a silo's subscription made before a second silo joined was seen receiving nothing after it). So each silo
 /// checks its own: after every membership change and every <c>HintCheckSeconds</c> it sends itself a probe
 /// through the stream and subscribes again if the probe does not come back.
 /// </summary>
 public sealed partial class ChangeFeed(
     IClusterClient client, TaskDatabase database, IClusterMembershipService membership,
-    IOptions<StreamingOptions> options, ILogger<ChangeFeed> logger) : ILifecycleParticipant<ISiloLifecycle>
+    IOptions<StreamingOptions> options, ILogger<ChangeFeed> logger) : ILifecycleParticipant<ISiloLifecycle>, IChangeSignal
 {
     /// <summary>The Orleans stream provider that carries change hints between silos.</summary>
     public const string StreamProvider = "TaskChanges";
@@ -46,7 +48,7 @@ public sealed partial class ChangeFeed(
     /// <summary>The newest change sequence number this silo knows of.</summary>
     public long Latest => Volatile.Read(ref _latest);
 
-    /// <summary>Completes once a change after <paramref name="seq"/> is known to exist (or may exist).</summary>
+    /// <inheritdoc/>
     public async Task WaitForChangeAfterAsync(long seq, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _waiters);
@@ -57,7 +59,7 @@ public sealed partial class ChangeFeed(
                 Task changed;
                 lock (_gate)
                 {
-                    if (_latest > seq)
+                    if (_latest != seq)
                     {
                         return;
                     }
@@ -105,6 +107,9 @@ public sealed partial class ChangeFeed(
         return Task.CompletedTask;
     }
 
+    /// <inheritdoc/>
+    public void Observe(long head) => Advance(head);
+
     private void Advance(long seq)
     {
         TaskCompletionSource changed;
@@ -123,6 +128,28 @@ public sealed partial class ChangeFeed(
         changed.TrySetResult();
     }
 
+    // The store's head, read when the store said it changed or on the periodic check. Lower than what was known
+    // before the read began means the store went back; anything else only moves forward.
+    private void OnHeadRead(long known, long head)
+    {
+        if (head >= known)
+        {
+            Advance(head);
+            return;
+        }
+
+        LogHeadWentBack(logger, known, head);
+        TaskCompletionSource changed;
+        lock (_gate)
+        {
+            _latest = head;
+            changed = _changed;
+            _changed = NewSignal();
+        }
+
+        changed.TrySetResult();
+    }
+
     // Continuations run on their own grain schedulers, never inline in the thread that advanced the feed.
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -133,6 +160,7 @@ public sealed partial class ChangeFeed(
     {
         await SubscribeAsync();
         _ = CheckStoreAsync(_stopping.Token);
+        _ = WatchStoreAsync(_stopping.Token);
         _ = CheckHintsAsync(_stopping.Token);
         _ = RecheckOnMembershipChangeAsync(_stopping.Token);
     }
@@ -180,6 +208,14 @@ public sealed partial class ChangeFeed(
         }
     }
 
+    private async Task ReadHeadAsync(CancellationToken cancellationToken)
+    {
+        var known = Latest;
+        await using var connection = await database.OpenConnectionAsync(cancellationToken);
+        OnHeadRead(known, (await database.ReadFeedAsync(connection, cancellationToken)).Head);
+    }
+
+    /// <summary>While anyone follows, reads the head every <c>FollowCheckMs</c>: the bound on a lost notification.</summary>
     private async Task CheckStoreAsync(CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(options.Value.FollowCheckMs));
@@ -194,8 +230,7 @@ public sealed partial class ChangeFeed(
 
                 try
                 {
-                    await using var connection = await database.OpenConnectionAsync(cancellationToken);
-                    Advance(await connection.ExecuteScalarAsync<long>(new CommandDefinition(TaskStore.HeadSql, cancellationToken: cancellationToken)));
+                    await ReadHeadAsync(cancellationToken);
                 }
                 catch (Exception exception) when (exception is not OperationCanceledException)
                 {
@@ -205,6 +240,55 @@ public sealed partial class ChangeFeed(
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>Learns of every commit to the store, by anyone, for as long as the silo runs.</summary>
+    private async Task WatchStoreAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await database.Initialized.WaitAsync(cancellationToken);
+        }
+        catch (Exception)
+        {
+            return; // the host stops (a store that fails at start stops it) or is stopping
+        }
+
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var watch = await database.OpenWatchAsync(cancellationToken);
+                await ReadHeadAsync(cancellationToken); // what committed while not watching
+                while (true)
+                {
+                    if (await watch.WaitAsync(TimeSpan.FromMilliseconds(options.Value.StorePollMs), cancellationToken) is { } announced)
+                    {
+                        Advance(announced);
+                    }
+                    else
+                    {
+                        await ReadHeadAsync(cancellationToken);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception exception)
+            {
+                LogWatchFailed(logger, exception);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
         }
     }
 
@@ -295,6 +379,12 @@ public sealed partial class ChangeFeed(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Could not remove the previous change-hint subscription")]
     private static partial void LogUnsubscribeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The task store's newest change went back from {Known} to {Head}: it was re-created or restored. Followers start over with a fresh snapshot")]
+    private static partial void LogHeadWentBack(ILogger logger, long known, long head);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the watch on the task store's changes; watching again in a second (followers see changes at each check of the store meanwhile)")]
+    private static partial void LogWatchFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not read the newest change sequence number")]
     private static partial void LogCheckFailed(ILogger logger, Exception exception);

@@ -21,10 +21,18 @@ public sealed class StreamingOptions
 
     /// <summary>
     /// While follow streams wait, how often each silo reads the newest change sequence number from the store:
-    /// the longest a change can wait when its hint (an Orleans stream message) was lost.
+    /// the longest a change can wait when every notice of it (the store's, a hint) was lost.
     /// </summary>
     [Range(50, 3_600_000)]
     public int FollowCheckMs { get; set; } = 2000;
+
+    /// <summary>
+    /// SQLite: how often each silo asks the store whether another connection committed (<c>PRAGMA data_version</c>,
+    /// a read of shared memory): the longest a change written by another program waits before followers look.
+    /// PostgreSQL announces commits itself (LISTEN/NOTIFY) and does not use this.
+    /// </summary>
+    [Range(10, 60_000)]
+    public int StorePollMs { get; set; } = 100;
 
     /// <summary>
     /// How often each silo checks, with a probe of its own, that its change-hint subscription still receives

@@ -46,8 +46,8 @@ public sealed class TaskQueryGrain(TaskDatabase database, ChangeFeed changes, Ta
             // Connections are opened here, by this query, one per page read (never in OnActivateAsync, and
             // never handed in): no connection outlives the page it read or is seen by another query.
             IAsyncEnumerable<TaskQueryEvent> events = query.Follow
-                ? TaskStore.FollowAsync(database.OpenConnectionAsync, query, database.PageSize, _silo, changes.WaitForChangeAfterAsync, cancellationToken)
-                : TaskStore.QueryAsync(database.OpenConnectionAsync, query, database.PageSize, cancellationToken);
+                ? TaskStore.FollowAsync(database, query, _silo, changes, cancellationToken)
+                : TaskStore.QueryAsync(database, query, cancellationToken);
             await foreach (var item in events)
             {
                 yield return item;

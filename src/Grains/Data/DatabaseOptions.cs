@@ -25,4 +25,18 @@ public sealed class DatabaseOptions
     /// <summary>Rows read per keyset page: the bound on a query's memory.</summary>
     [Range(1, 100_000)]
     public int PageSize { get; set; } = 512;
+
+    /// <summary>
+    /// The most task text (UTF-16 bytes of title and description) one page holds: with wide rows a page ends
+    /// early, so a stream's buffered memory is bounded in bytes as well as rows.
+    /// </summary>
+    [Range(1024, 64 * 1024 * 1024)]
+    public int PageBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// How many of the newest changes the change log keeps. A follower resuming from an older position gets a
+    /// fresh snapshot (after a <c>reset</c> event) instead of the changes it missed.
+    /// </summary>
+    [Range(1, 1_000_000_000)]
+    public long RetainChanges { get; set; } = 100_000;
 }

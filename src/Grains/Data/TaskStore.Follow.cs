@@ -4,157 +4,210 @@ using Dapper;
 
 namespace TaskStream.Grains.Data;
 
+/// <summary>What a follow query waits on between reads of the change log (each silo's <see cref="ChangeFeed"/>).</summary>
+public interface IChangeSignal
+{
+    /// <summary>Completes once the newest change known here is not <paramref name="seq"/>: newer, or older (the store went back).</summary>
+    Task WaitForChangeAfterAsync(long seq, CancellationToken cancellationToken);
+
+    /// <summary>A follower read the store's head itself: the signal learns it too, so it does not wake the follower for it again.</summary>
+    void Observe(long head);
+}
+
+/// <summary>The store's change-log position: the newest change, and the oldest position the log can still resume from.</summary>
+public readonly record struct FeedPosition(long Head, long Horizon);
+
 public static partial class TaskStore
 {
-    /// <summary>The newest change's sequence number (0 for an empty store).</summary>
-    public const string HeadSql = "SELECT COALESCE(MAX(seq), 0) FROM tasks";
-
-    private const string SnapshotSelect = "SELECT id, title, description, completed, seq FROM tasks";
-    private const string SnapshotPageSql = SnapshotSelect + " WHERE seq > @After AND seq <= @Until AND NOT deleted ORDER BY seq LIMIT @Take";
-    private const string FilteredSnapshotPageSql = SnapshotSelect + " WHERE seq > @After AND seq <= @Until AND NOT deleted AND completed = @Completed ORDER BY seq LIMIT @Take";
-    private const string ChangesPageSql = "SELECT id, title, description, completed, seq, deleted, completed_seq FROM tasks WHERE seq > @After ORDER BY seq LIMIT @Take";
+    private const string SnapshotColumns = "SELECT id, title, description, completed, seq FROM tasks";
+    private const string SnapshotPageSql = SnapshotColumns + " WHERE seq > @After AND seq <= @Until ORDER BY seq LIMIT @Take";
+    private const string FilteredSnapshotPageSql = SnapshotColumns + " WHERE seq > @After AND seq <= @Until AND completed = @Completed ORDER BY seq LIMIT @Take";
+    private const string ChangesPageSql =
+        "SELECT seq, task_id, title, description, completed, was_completed FROM task_changes WHERE seq > @After AND seq <= @Until ORDER BY seq LIMIT @Take";
 
     /// <summary>
-    /// A follow query: the matching tasks as of now in change order (at most <see cref="TaskQuery.Limit"/>),
-    /// or for a resuming client what changed after its <see cref="TaskQuery.ResumeAfter"/>; then one
-    /// <see cref="FollowingLive"/>; then every later change, waiting on <paramref name="waitForChange"/>
-    /// (which returns once a change after the given sequence number may exist) whenever it has caught up.
-    /// Each page is read on a connection of its own, closed before its rows are handed out: a follower
-    /// waiting for changes holds none.
+    /// A follow query. First the matching tasks as of now, in change order (at most <see cref="TaskQuery.Limit"/>),
+    /// or, for a client resuming from change <see cref="TaskQuery.ResumeAfter"/>, every change after it; then one
+    /// <see cref="FollowingLive"/>; then every later change as it is logged. Changes come from the change log,
+    /// one event per change, in order, so a follower's view after each event is exactly what its filter shows at
+    /// that change. A resume the log cannot serve (from before its horizon, or from a position the store never
+    /// had) gets a <see cref="FollowReset"/> and a fresh snapshot instead: never a silent gap. Each read is on a
+    /// connection of its own, closed before its rows are handed out: a waiting follower holds none.
     /// </summary>
     public static async IAsyncEnumerable<TaskQueryEvent> FollowAsync(
-        Func<CancellationToken, Task<DbConnection>> openConnection, TaskQuery query, int pageSize, string silo,
-        Func<long, CancellationToken, Task> waitForChange, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        TaskDatabase database, TaskQuery query, string silo, IChangeSignal changes,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         Validate(query);
-        long cursor = 0, head, remaining = query.Limit ?? long.MaxValue;
-        var resuming = false;
-        var snapshot = new List<TaskChanged>();
-        await using (var connection = await openConnection(cancellationToken))
+        var cursor = query.ResumeAfter ?? 0;
+        var needSnapshot = query.ResumeAfter is null;
+        var live = false; // said `live` since the last snapshot
+        var lastSent = 0L; // the position of the last event sent
+        var progressEvery = Math.Clamp(database.RetainChanges / 4, 1, 1000);
+        var page = new List<ChangeRow>(Math.Min(database.PageSize, 64));
+        while (true)
         {
-            head = await connection.ExecuteScalarAsync<long>(new CommandDefinition(HeadSql, cancellationToken: cancellationToken));
-            // A Last-Event-ID newer than the newest change was not sent from this store (it was re-created):
-            // such a client starts over with a snapshot rather than waiting for sequence numbers it already passed.
-            if (query.ResumeAfter is { } resumeAfter && resumeAfter <= head)
+            FeedPosition feed;
+            FollowReset? reset = null;
+            var more = false;
+            page.Clear();
+            await using (var connection = await database.OpenConnectionAsync(cancellationToken))
             {
-                (cursor, resuming) = (resumeAfter, true);
-            }
-            else
-            {
-                await ReadSnapshotPageAsync(connection, query, cursor, head, remaining, pageSize, snapshot, cancellationToken);
-            }
-        }
-
-        if (!resuming)
-        {
-            // The snapshot is every matching task whose latest change is at or before the head seen now. A task
-            // changed meanwhile moves past the head and comes as a live change; none is missed or sent twice.
-            while (snapshot.Count > 0)
-            {
-                foreach (var task in snapshot)
+                feed = await database.ReadFeedAsync(connection, cancellationToken);
+                if (!needSnapshot)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
+                    // A position the log no longer has (pruned) or never had (the store was re-created or restored):
+                    // the client must drop its view and take a fresh snapshot.
+                    reset = cursor > feed.Head ? new FollowReset(FollowReset.StoreChanged)
+                        : cursor < feed.Horizon ? new FollowReset(FollowReset.BeyondHorizon)
+                        : null;
+                    if (reset is null)
+                    {
+                        more = await ReadChangesPageAsync(connection, database, cursor, feed.Head, page, cancellationToken);
+                    }
+                }
+            }
+
+            changes.Observe(feed.Head);
+            if (reset is not null)
+            {
+                yield return reset;
+                (needSnapshot, live) = (true, false);
+            }
+
+            if (needSnapshot)
+            {
+                // Every matching task whose latest change is at or before the head read above. One changed
+                // meanwhile moves past the head and comes from the log as a change: none is missed.
+                await foreach (var task in SnapshotAsync(database, query, feed.Head, cancellationToken))
+                {
                     yield return task;
                 }
 
-                remaining -= snapshot.Count;
-                cursor = snapshot[^1].Seq;
-                if (snapshot.Count < pageSize || remaining <= 0)
+                (cursor, needSnapshot) = (feed.Head, false);
+            }
+            else
+            {
+                foreach (var row in page)
                 {
-                    break;
+                    cancellationToken.ThrowIfCancellationRequested();
+                    cursor = row.Seq;
+                    if (ToEvent(row, query.Completed) is { } change)
+                    {
+                        lastSent = cursor;
+                        yield return change;
+                    }
                 }
 
-                snapshot.Clear();
-                await using var connection = await openConnection(cancellationToken);
-                await ReadSnapshotPageAsync(connection, query, cursor, head, remaining, pageSize, snapshot, cancellationToken);
-            }
-
-            // Tasks past the limit, or not matching, are not the client's: changes to them count from the head on.
-            cursor = head;
-        }
-
-        var live = false;
-        var page = new List<ChangeRow>(Math.Min(pageSize, 64));
-        while (true)
-        {
-            page.Clear();
-            await using (var connection = await openConnection(cancellationToken))
-            {
-                await ReadChangesPageAsync(connection, cursor, pageSize, page, cancellationToken);
-            }
-
-            foreach (var row in page)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var change = ToEvent(row, query.Completed, cursor);
-                cursor = row.Seq;
-                if (change is not null)
+                if (more)
                 {
-                    yield return change;
+                    continue;
                 }
             }
 
-            if (page.Count == pageSize)
+            // Caught up: say so once, and again when filtered-out changes have moved the position on a long way,
+            // so that the client's Last-Event-ID stays well inside the log's horizon.
+            if (!live || cursor - lastSent >= progressEvery)
             {
-                continue; // more is waiting
-            }
-
-            if (!live)
-            {
-                live = true;
+                (live, lastSent) = (true, cursor);
                 yield return new FollowingLive(cursor, silo);
             }
 
-            await waitForChange(cursor, cancellationToken);
+            await changes.WaitForChangeAfterAsync(cursor, cancellationToken);
         }
     }
 
     /// <summary>
-    /// What a follower whose view is consistent up to change <paramref name="seen"/> must hear of a row's
-    /// latest change: the task if it matches; <c>task-deleted</c> if it is deleted or no longer matches and
-    /// the client may have it; nothing if the client cannot have it (it did not match at <paramref name="seen"/>
-    /// and its <c>completed</c> has not flipped since).
+    /// What a change means to a follower of <paramref name="completed"/>. The follower has applied every change
+    /// before this one, so it holds the task exactly when the task matched just before it: it gets the task if it
+    /// matches now, <c>task-deleted</c> if it matched before but not now (deleted, or left the filter), and
+    /// nothing if it matches neither before nor after.
     /// </summary>
-    private static TaskQueryEvent? ToEvent(ChangeRow row, bool? completed, long seen)
+    private static TaskQueryEvent? ToEvent(ChangeRow row, bool? completed)
     {
-        if (!row.Deleted && (completed is null || row.Task.Completed == completed))
+        if (row.Completed is { } now && (completed is null || now == completed))
         {
-            return new TaskChanged(row.Seq, row.Task);
+            return new TaskChanged(row.Seq, new TaskItem(row.TaskId, row.Title!, row.Description!, now));
         }
 
-        if (completed is null || row.CompletedSeq > seen || row.Task.Completed == completed)
+        if (row.WasCompleted is { } before && (completed is null || before == completed))
         {
-            return new TaskDeleted(row.Seq, row.Task.Id);
+            return new TaskDeleted(row.Seq, row.TaskId);
         }
 
         return null;
     }
 
-    private static async Task ReadSnapshotPageAsync(DbConnection connection, TaskQuery query, long after, long until,
-        long remaining, int pageSize, List<TaskChanged> page, CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<TaskChanged> SnapshotAsync(
+        TaskDatabase database, TaskQuery query, long until, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var take = (int)Math.Min(pageSize, remaining);
+        var remaining = query.Limit ?? long.MaxValue;
+        var page = new List<TaskChanged>(Math.Min(database.PageSize, 64));
+        var after = 0L;
+        var more = true;
+        while (more && remaining > 0)
+        {
+            page.Clear();
+            await using (var connection = await database.OpenConnectionAsync(cancellationToken))
+            {
+                more = await ReadSnapshotPageAsync(connection, database, query, after, until, remaining, page, cancellationToken);
+            }
+
+            foreach (var task in page)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return task;
+            }
+
+            remaining -= page.Count;
+            after = page.Count > 0 ? page[^1].Seq : after;
+        }
+    }
+
+    private static async Task<bool> ReadSnapshotPageAsync(DbConnection connection, TaskDatabase database, TaskQuery query,
+        long after, long until, long remaining, List<TaskChanged> page, CancellationToken cancellationToken)
+    {
+        var take = (int)Math.Min(database.PageSize, remaining);
         await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
             query.Completed is null ? SnapshotPageSql : FilteredSnapshotPageSql,
             new { After = after, Until = until, Take = take, query.Completed }, cancellationToken: cancellationToken));
+        var budget = new PageBudget(database.PageBytes);
         while (await reader.ReadAsync(cancellationToken))
         {
-            page.Add(new TaskChanged(reader.GetInt64(4), ReadTask(reader)));
+            var task = ReadTask(reader);
+            page.Add(new TaskChanged(reader.GetInt64(4), task));
+            if (!budget.Take(task.Title, task.Description))
+            {
+                return true;
+            }
         }
+
+        return page.Count == take;
     }
 
-    private static async Task ReadChangesPageAsync(DbConnection connection, long after, int pageSize, List<ChangeRow> page, CancellationToken cancellationToken)
+    private static async Task<bool> ReadChangesPageAsync(DbConnection connection, TaskDatabase database, long after, long until,
+        List<ChangeRow> page, CancellationToken cancellationToken)
     {
         await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
-            ChangesPageSql, new { After = after, Take = pageSize }, cancellationToken: cancellationToken));
+            ChangesPageSql, new { After = after, Until = until, Take = database.PageSize }, cancellationToken: cancellationToken));
+        var budget = new PageBudget(database.PageBytes);
         while (await reader.ReadAsync(cancellationToken))
         {
-            page.Add(new ChangeRow(ReadTask(reader), reader.GetInt64(4), reader.GetBoolean(5), reader.GetInt64(6)));
+            var deleted = reader.IsDBNull(4);
+            var row = new ChangeRow(
+                reader.GetInt64(0), reader.GetInt64(1),
+                deleted ? null : reader.GetString(2), deleted ? null : reader.GetString(3), deleted ? null : reader.GetBoolean(4),
+                reader.IsDBNull(5) ? null : reader.GetBoolean(5));
+            page.Add(row);
+            if (!budget.Take(row.Title, row.Description))
+            {
+                return true;
+            }
         }
+
+        return page.Count == database.PageSize;
     }
 
-    internal static TaskItem ReadTask(DbDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetBoolean(3));
-
-    private readonly record struct ChangeRow(TaskItem Task, long Seq, bool Deleted, long CompletedSeq);
+    /// <summary>A row of the change log: the task as the change left it (no text, no state: deleted), and whether it was completed before (null: created).</summary>
+    private readonly record struct ChangeRow(long Seq, long TaskId, string? Title, string? Description, bool? Completed, bool? WasCompleted);
 }

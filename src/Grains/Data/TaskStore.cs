@@ -6,17 +6,17 @@ namespace TaskStream.Grains.Data;
 
 /// <summary>
 /// The one place a <see cref="TaskQuery"/> becomes SQL. Every endpoint (stream, follow, list) reads through
-/// here. Rows are read in keyset pages so memory per query is bounded by the page size, whatever the result
-/// size, and no read transaction stays open while a slow client is being served.
+/// here. Rows are read in keyset pages, bounded in rows and in bytes, so memory per query is bounded whatever
+/// the result size, and no read transaction stays open while a slow client is being served.
 /// </summary>
 public static partial class TaskStore
 {
-    private const string Select = "SELECT id, title, description, completed FROM tasks";
-    private const string PageSql = Select + " WHERE id > @After AND NOT deleted ORDER BY id LIMIT @Take";
-    private const string FilteredPageSql = Select + " WHERE completed = @Completed AND id > @After AND NOT deleted ORDER BY id LIMIT @Take";
+    private const string Columns = "id, title, description, completed";
+    private const string PageSql = "SELECT " + Columns + " FROM tasks WHERE id > @After ORDER BY id LIMIT @Take";
+    private const string FilteredPageSql = "SELECT " + Columns + " FROM tasks WHERE completed = @Completed AND id > @After ORDER BY id LIMIT @Take";
 
     // How many tasks of a limited stream a resuming client already has: those in (After, ResumeAfter].
-    private const string DeliveredSql = "SELECT COUNT(*) FROM tasks WHERE id > @After AND id <= @ResumeAfter AND NOT deleted";
+    private const string DeliveredSql = "SELECT COUNT(*) FROM tasks WHERE id > @After AND id <= @ResumeAfter";
     private const string FilteredDeliveredSql = DeliveredSql + " AND completed = @Completed";
 
     /// <summary>
@@ -25,17 +25,17 @@ public static partial class TaskStore
     /// rows in memory (one page at most) but no connection.
     /// </summary>
     public static async IAsyncEnumerable<TaskItem> QueryAsync(
-        Func<CancellationToken, Task<DbConnection>> openConnection, TaskQuery query, int pageSize,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        TaskDatabase database, TaskQuery query, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         Validate(query);
         var pageSql = query.Completed is null ? PageSql : FilteredPageSql;
-        var page = new List<TaskItem>(Math.Min(pageSize, 64));
+        var page = new List<TaskItem>(Math.Min(database.PageSize, 64));
         long after, remaining;
-        await using (var connection = await openConnection(cancellationToken))
+        bool more;
+        await using (var connection = await database.OpenConnectionAsync(cancellationToken))
         {
             (after, remaining) = await StartAsync(connection, query, cancellationToken);
-            await ReadPageAsync(connection, pageSql, query, after, remaining, pageSize, page, cancellationToken);
+            more = await ReadPageAsync(connection, database, pageSql, query, after, remaining, page, cancellationToken);
         }
 
         while (true)
@@ -47,35 +47,42 @@ public static partial class TaskStore
             }
 
             remaining -= page.Count;
-            if (page.Count < pageSize || remaining <= 0)
+            if (!more || remaining <= 0)
             {
                 yield break;
             }
 
             after = page[^1].Id;
             page.Clear();
-            await using var connection = await openConnection(cancellationToken);
-            await ReadPageAsync(connection, pageSql, query, after, remaining, pageSize, page, cancellationToken);
+            await using var connection = await database.OpenConnectionAsync(cancellationToken);
+            more = await ReadPageAsync(connection, database, pageSql, query, after, remaining, page, cancellationToken);
         }
     }
 
-    // Dapper binds the parameters; the rows are read straight into TaskItem. (Dapper's own mapping would go
-    // through a settable-property class, because SQLite hands `completed` back as Int64, not bool: FACTS.md.)
-    private static async Task ReadPageAsync(DbConnection connection, string pageSql, TaskQuery query,
-        long after, long remaining, int pageSize, List<TaskItem> page, CancellationToken cancellationToken)
+    // True when the page is full (in rows or bytes), so more may follow.
+    private static async Task<bool> ReadPageAsync(DbConnection connection, TaskDatabase database, string pageSql, TaskQuery query,
+        long after, long remaining, List<TaskItem> page, CancellationToken cancellationToken)
     {
         if (remaining <= 0)
         {
-            return;
+            return false;
         }
 
-        var take = (int)Math.Min(pageSize, remaining);
+        var take = (int)Math.Min(database.PageSize, remaining);
         await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
             pageSql, new { After = after, Take = take, query.Completed }, cancellationToken: cancellationToken));
+        var budget = new PageBudget(database.PageBytes);
         while (await reader.ReadAsync(cancellationToken))
         {
-            page.Add(ReadTask(reader));
+            var task = ReadTask(reader);
+            page.Add(task);
+            if (!budget.Take(task.Title, task.Description))
+            {
+                return true;
+            }
         }
+
+        return page.Count == take;
     }
 
     private static async ValueTask<(long After, long Remaining)> StartAsync(
@@ -109,6 +116,24 @@ public static partial class TaskStore
         if (query.After < 0 || query.ResumeAfter < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(query), "Task ids to resume after must be 0 or more.");
+        }
+    }
+
+    // Columns id, title, description, completed, in that order, at the start of every task query's rows.
+    // (Dapper's own mapping would need a settable-property class: SQLite hands `completed` back as Int64.)
+    internal static TaskItem ReadTask(DbDataReader reader) =>
+        new(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetBoolean(3));
+
+    /// <summary>Counts a page's text against its byte budget; a page always takes its first row.</summary>
+    private struct PageBudget(int bytes)
+    {
+        private long _left = bytes;
+
+        /// <summary>False once the page holds as much text as it may.</summary>
+        public bool Take(string? title, string? description)
+        {
+            _left -= 2L * ((title?.Length ?? 0) + (description?.Length ?? 0)) + 64;
+            return _left > 0;
         }
     }
 }

@@ -4,48 +4,44 @@ using Dapper;
 namespace TaskStream.Grains.Data;
 
 /// <summary>
-/// The SQL of every write. Each runs inside <see cref="TaskDatabase.WriteAsync{T}"/>, whose write lock makes
-/// "the highest sequence number + 1" the next one cluster-wide, and ids likewise (tombstones keep theirs, so
-/// an id is never reused).
+/// The SQL of the API's writes: the same plain statements on <c>tasks</c> that any other writer may run (the
+/// store's triggers give each change its sequence number and log it), then a read of the result inside the same
+/// transaction. Each runs inside <see cref="TaskDatabase.WriteAsync{T}"/>.
 /// </summary>
 public static class TaskWrites
 {
-    private const string NextSeq = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks)";
-    private const string Returning = " RETURNING id, title, description, completed, seq";
+    private const string CreateSql = "INSERT INTO tasks (title, description, completed) VALUES (@Title, @Description, @Completed) RETURNING id";
 
-    private const string CreateSql =
-        "INSERT INTO tasks (id, title, description, completed, deleted, seq, completed_seq) " +
-        "VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM tasks), @Title, @Description, @Completed, FALSE, " + NextSeq + ", 0)" +
-        Returning;
-
-    // completed_seq moves only when `completed` really flips (see TaskStore.FollowAsync for why it matters).
     private const string UpdateSql =
         "UPDATE tasks SET title = COALESCE(@Title, title), description = COALESCE(@Description, description), " +
-        "completed_seq = CASE WHEN @Completed IS NOT NULL AND completed <> @Completed THEN " + NextSeq + " ELSE completed_seq END, " +
-        "completed = COALESCE(@Completed, completed), seq = " + NextSeq + " " +
-        "WHERE id = @Id AND NOT deleted" + Returning;
+        "completed = COALESCE(@Completed, completed) WHERE id = @Id RETURNING id";
 
-    // The tombstone keeps its id, `completed` and sequence numbers; the text goes.
-    private const string DeleteSql =
-        "UPDATE tasks SET deleted = TRUE, title = '', description = '', seq = " + NextSeq + " WHERE id = @Id AND NOT deleted RETURNING seq";
+    private const string DeleteSql = "DELETE FROM tasks WHERE id = @Id RETURNING id";
 
-    public static async Task<TaskWritten> CreateAsync(DbConnection connection, DbTransaction transaction, NewTask task) =>
-        (await ReadWrittenAsync(connection, transaction, CreateSql, new { task.Title, task.Description, task.Completed }))!;
+    // A write that changed nothing (the same values again) takes no sequence number: its seq is the task's latest.
+    private const string ReadSql = "SELECT id, title, description, completed, seq FROM tasks WHERE id = @Id";
+    private const string HeadSql = "SELECT head FROM task_feed";
 
-    public static Task<TaskWritten?> UpdateAsync(DbConnection connection, DbTransaction transaction, long id, TaskPatch patch) =>
-        ReadWrittenAsync(connection, transaction, UpdateSql, new { Id = id, patch.Title, patch.Description, patch.Completed });
-
-    public static Task<long?> DeleteAsync(DbConnection connection, DbTransaction transaction, long id) =>
-        connection.QuerySingleOrDefaultAsync<long?>(DeleteSql, new { Id = id }, transaction);
-
-    private static async Task<TaskWritten?> ReadWrittenAsync(DbConnection connection, DbTransaction transaction, string sql, object parameters)
+    public static async Task<TaskWritten> CreateAsync(DbConnection connection, DbTransaction transaction, NewTask task)
     {
-        await using var reader = await connection.ExecuteReaderAsync(sql, parameters, transaction);
-        if (!await reader.ReadAsync())
-        {
-            return null;
-        }
+        var id = await connection.ExecuteScalarAsync<long>(CreateSql, new { task.Title, task.Description, task.Completed }, transaction);
+        return (await ReadAsync(connection, transaction, id))!;
+    }
 
-        return new TaskWritten(TaskStore.ReadTask(reader), reader.GetInt64(4));
+    public static async Task<TaskWritten?> UpdateAsync(DbConnection connection, DbTransaction transaction, long id, TaskPatch patch) =>
+        await connection.ExecuteScalarAsync<long?>(UpdateSql, new { Id = id, patch.Title, patch.Description, patch.Completed }, transaction) is { } updated
+            ? await ReadAsync(connection, transaction, updated)
+            : null;
+
+    /// <summary>The deletion's sequence number, or <c>null</c> when there is no such task.</summary>
+    public static async Task<long?> DeleteAsync(DbConnection connection, DbTransaction transaction, long id) =>
+        await connection.ExecuteScalarAsync<long?>(DeleteSql, new { Id = id }, transaction) is null
+            ? null
+            : await connection.ExecuteScalarAsync<long>(HeadSql, transaction: transaction); // this transaction holds the feed: the head is ours
+
+    private static async Task<TaskWritten?> ReadAsync(DbConnection connection, DbTransaction transaction, long id)
+    {
+        await using var reader = await connection.ExecuteReaderAsync(ReadSql, new { Id = id }, transaction);
+        return await reader.ReadAsync() ? new TaskWritten(TaskStore.ReadTask(reader), reader.GetInt64(4)) : null;
     }
 }

@@ -151,6 +151,13 @@ function connect(f) {
     received(event);
     remove(JSON.parse(event.data).id);
   }));
+  es.addEventListener('reset', current((event) => {
+    // The server cannot resume from where this page was: a fresh snapshot follows, so start the list over.
+    received(event);
+    counts.tasks = 0;
+    clearList();
+    setState('connected', 'starting over');
+  }));
   es.addEventListener('live', current((event) => {
     received(event);
     const data = JSON.parse(event.data);
