@@ -31,7 +31,10 @@ public abstract class FeedModelTests(ITestOutputHelper output)
 {
     private const int Followers = 4;
 
-    protected abstract int Cases { get; }
+    /// <summary>Cases a run samples: <c>CsCheck_Iter</c> when set, else the subclass's CI-sized default.</summary>
+    private int Cases => int.TryParse(Environment.GetEnvironmentVariable("CsCheck_Iter"), out var cases) ? cases : DefaultCases;
+
+    protected abstract int DefaultCases { get; }
 
     protected abstract Task<ModelStore> CreateStoreAsync(int sampleTasks, int pageSize, int retain);
 
@@ -157,7 +160,7 @@ public abstract class FeedModelTests(ITestOutputHelper output)
 
 public sealed class SqliteFeedModelTests(ITestOutputHelper output) : FeedModelTests(output)
 {
-    protected override int Cases => 300;
+    protected override int DefaultCases => 300;
 
     protected override Task<ModelStore> CreateStoreAsync(int sampleTasks, int pageSize, int retain) =>
         ModelStore.CreateSqliteAsync(sampleTasks, pageSize, retain);
@@ -167,7 +170,7 @@ public sealed class PostgresFeedModelTests(ITestOutputHelper output) : FeedModel
 {
     private TestPostgres? _postgres;
 
-    protected override int Cases => 150;
+    protected override int DefaultCases => 100;
 
     protected override Task<ModelStore> CreateStoreAsync(int sampleTasks, int pageSize, int retain) =>
         ModelStore.CreatePostgresAsync(_postgres!.ConnectionString, sampleTasks, pageSize, retain);
