@@ -17,6 +17,7 @@ public sealed class TaskStreamMetrics
     private long _refusedBySiloCap;
     private long _refusedByClientCap;
     private long _sendTimeouts;
+    private long _connectionsOpened;
     private readonly Counter<long> _streamsStarted;
     private readonly Counter<long> _streamsEnded;
     private readonly Counter<long> _eventsSent;
@@ -48,6 +49,8 @@ public sealed class TaskStreamMetrics
                 new Measurement<long>(RefusedByClientCap, new KeyValuePair<string, object?>("limit", "client")),
             },
             "{stream}", "Streams refused by TaskStream:Limits:MaxStreams (limit=silo, 503) or MaxStreamsPerClient (limit=client, 429).");
+        meter.CreateObservableCounter("taskstream.db.connections.opened", () => ConnectionsOpened,
+            "{connection}", "Database connections opened by this silo's queries and writes: one per page read or write, so also its store queries.");
         meter.CreateObservableCounter("taskstream.streams.send_timeouts", () => SendTimeouts,
             "{stream}", "Streams dropped because a send waited longer than TaskStream:Limits:SendTimeoutSeconds.");
     }
@@ -65,6 +68,9 @@ public sealed class TaskStreamMetrics
     public long RefusedByClientCap => Volatile.Read(ref _refusedByClientCap);
 
     public long SendTimeouts => Volatile.Read(ref _sendTimeouts);
+
+    /// <summary>Connections opened so far (each page read and each write opens one).</summary>
+    public long ConnectionsOpened => Volatile.Read(ref _connectionsOpened);
 
     public void QueryStarted() => Interlocked.Increment(ref _runningQueries);
 
@@ -110,6 +116,7 @@ public sealed class TaskStreamMetrics
         if (e.CurrentState == ConnectionState.Open && e.OriginalState != ConnectionState.Open)
         {
             Interlocked.Increment(ref _openConnections);
+            Interlocked.Increment(ref _connectionsOpened);
         }
         else if (e.OriginalState == ConnectionState.Open && e.CurrentState != ConnectionState.Open)
         {

@@ -1,0 +1,52 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Dapper;
+using TaskStream.Grains;
+using TaskStream.Grains.Data;
+using TaskStream.Tests.Infrastructure;
+
+namespace TaskStream.Tests;
+
+/// <summary>A page holds at most PageSize rows and about PageBytes of text, so wide rows cannot make a stream's buffer large.</summary>
+public sealed class PageBudgetTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task PagesOfWideRowsEndAtTheirByteBudgetInEveryKindOfQuery(bool follow)
+    {
+        var file = Path.Combine(TaskStreamServer.NewDirectory(), "tasks.db");
+        var metrics = new TaskStreamMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>());
+        await using var database = new TaskDatabase(
+            Options.Create(new DatabaseOptions { Path = file, PageSize = 512, PageBytes = 16 * 1024 }), metrics, NullLogger<TaskDatabase>.Instance);
+        await database.InitializeAsync();
+        await using (var connection = new SqliteConnection($"Data Source={file}"))
+        {
+            // 100 tasks of ~2,000 characters (4 KB as UTF-16): four fit a 16 KiB page.
+            await connection.ExecuteAsync("INSERT INTO tasks (title, description) VALUES (@Title, @Description)",
+                Enumerable.Range(1, 100).Select(i => new { Title = $"Wide {i}", Description = new string('d', 2000) }));
+        }
+
+        var before = metrics.ConnectionsOpened;
+        var read = follow
+            ? await TaskStore.FollowAsync(database, new TaskQuery(ResumeAfter: 5, Follow: true), "test", new NeverChanges())
+                .TakeWhile(e => e is not FollowingLive).CountAsync()
+            : await TaskStore.QueryAsync(database, new TaskQuery(After: 5)).CountAsync();
+
+        Assert.Equal(100, read);
+        var pages = metrics.ConnectionsOpened - before;
+        Assert.InRange(pages, 100 / 5, 100 / 3); // four or five rows a page (the one that crosses the budget ends it), not all 100 in one
+    }
+
+    private sealed class NeverChanges : IChangeSignal
+    {
+        public Task WaitForChangeAfterAsync(long seq, CancellationToken cancellationToken) => Task.Delay(Timeout.Infinite, cancellationToken);
+
+        public void Observe(long head)
+        {
+        }
+    }
+}
