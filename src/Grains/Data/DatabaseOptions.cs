@@ -39,4 +39,11 @@ public sealed class DatabaseOptions
     /// </summary>
     [Range(1, 1_000_000_000)]
     public long RetainChanges { get; set; } = 100_000;
+
+    /// <summary>
+    /// How long a write waits for the store's write lock (held by another writer) before it fails. Kept well
+    /// under Orleans' 30 s call timeout, so no write commits after its caller was told it failed.
+    /// </summary>
+    [Range(1, 20)]
+    public int WriteLockTimeoutSeconds { get; set; } = 10;
 }

@@ -50,7 +50,7 @@ public sealed partial class TaskDatabase : IAsyncDisposable
                 // opened and closed by that query only, and a handle serves one connection at a time.
                 Pooling = true,
                 // How long a statement waits for another writer's lock (SQLite's busy timeout), in seconds.
-                DefaultTimeout = (int)WriteLockTimeout.TotalSeconds,
+                DefaultTimeout = _options.WriteLockTimeoutSeconds,
             }.ToString();
             _newConnection = () => new SqliteConnection(connectionString);
             _schema = TaskSchema.Sqlite;
@@ -199,7 +199,7 @@ public sealed partial class TaskDatabase : IAsyncDisposable
     /// <summary>
     /// Runs <paramref name="write"/> in a transaction. Its statements are plain SQL on <c>tasks</c>, as any other
     /// writer's; the store's triggers number and log the changes. Waiting for the write lock is bounded
-    /// (<see cref="WriteLockTimeout"/>, well under Orleans' 30 s call timeout), so a write that could not run in
+    /// (<c>WriteLockTimeoutSeconds</c>, well under Orleans' 30 s call timeout), so a write that could not run in
     /// time fails rather than committing after its caller was told it failed.
     /// </summary>
     public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken cancellationToken = default)
@@ -208,18 +208,15 @@ public sealed partial class TaskDatabase : IAsyncDisposable
         await using var transaction = await connection.BeginTransactionAsync(WriteIsolation, cancellationToken);
         if (_postgres is not null)
         {
-            await connection.ExecuteAsync(PostgresWriteTimeoutsSql, transaction: transaction);
+            // SET takes no parameters; the value is a validated whole number.
+            var timeout = _options.WriteLockTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await connection.ExecuteAsync($"SET LOCAL lock_timeout = '{timeout}s'; SET LOCAL statement_timeout = '{timeout}s'", transaction: transaction);
         }
 
         var result = await write(connection, transaction);
         await transaction.CommitAsync(cancellationToken);
         return result;
     }
-
-    /// <summary>How long a write waits for the store's write lock before it fails.</summary>
-    public static readonly TimeSpan WriteLockTimeout = TimeSpan.FromSeconds(10);
-
-    private const string PostgresWriteTimeoutsSql = "SET LOCAL lock_timeout = '10s'; SET LOCAL statement_timeout = '15s'";
 
     /// <summary>The newest change's sequence number and the oldest position the change log can resume from.</summary>
     public async Task<FeedPosition> ReadFeedAsync(DbConnection connection, CancellationToken cancellationToken) =>
