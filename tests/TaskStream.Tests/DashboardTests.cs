@@ -1,15 +1,13 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.NetworkInformation;
-using System.Net.Sockets;
 using System.Text;
 using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
 
 /// <summary>
-/// The Orleans dashboard at /dashboard and its guard. "Another machine" is this machine's own non-loopback
-/// address: the connection then arrives from that address, not from loopback, and never leaves the machine.
+/// The Orleans dashboard at /dashboard and its guard. "Another machine" is a <see cref="RemoteNetwork"/>: a network
+/// namespace of the test's own, whose connections arrive from its address, not from loopback.
 /// </summary>
 public sealed class DashboardTests
 {
@@ -39,10 +37,10 @@ public sealed class DashboardTests
     [Fact]
     public async Task WithoutAPasswordTheDashboardServesLoopbackClientsAndRefusesClientsFromElsewhere()
     {
-        var outside = NonLoopbackAddress();
+        using var network = RemoteNetwork.Create();
         await using var server = await TaskStreamServer.StartAsync(
-            ("urls", $"http://127.0.0.1:0;http://{outside}:0"), ("TaskStream:Dashboard:Enabled", "true"));
-        using var fromOutside = ClientFor(server, outside);
+            ("urls", $"http://127.0.0.1:0;http://{network.ServerAddress}:0"), ("TaskStream:Dashboard:Enabled", "true"));
+        using var fromOutside = ClientFor(server, network);
 
         using var loopback = await server.Http.GetAsync("/dashboard/");
         using var refused = await fromOutside.GetAsync("/dashboard/");
@@ -60,10 +58,10 @@ public sealed class DashboardTests
     [Fact]
     public async Task WithAPasswordTheDashboardAsksEveryClientForItOverHttpBasic()
     {
-        var outside = NonLoopbackAddress();
+        using var network = RemoteNetwork.Create();
         await using var server = await TaskStreamServer.StartAsync(
-            ("urls", $"http://127.0.0.1:0;http://{outside}:0"), ("TaskStream:Dashboard:Enabled", "true"), ("TaskStream:Dashboard:Password", Password));
-        using var fromOutside = ClientFor(server, outside);
+            ("urls", $"http://127.0.0.1:0;http://{network.ServerAddress}:0"), ("TaskStream:Dashboard:Enabled", "true"), ("TaskStream:Dashboard:Password", Password));
+        using var fromOutside = ClientFor(server, network);
 
         using var none = await fromOutside.GetAsync("/dashboard/");
         using var noneFromLoopback = await server.Http.GetAsync("/dashboard/");
@@ -92,20 +90,8 @@ public sealed class DashboardTests
         Assert.Contains("TaskStream:Dashboard:Password", failure.Message);
     }
 
-    /// <summary>This machine's first non-loopback IPv4 address (192.0.2.2 on eth0 here), found at run time.</summary>
-    private static IPAddress NonLoopbackAddress() =>
-        NetworkInterface.GetAllNetworkInterfaces()
-            .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
-            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
-            .Select(a => a.Address)
-            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
-        ?? throw new InvalidOperationException("This test needs a non-loopback IPv4 address on an interface that is up.");
-
-    private static HttpClient ClientFor(TaskStreamServer server, IPAddress address) => new()
-    {
-        BaseAddress = server.Addresses.Single(a => a.Host == address.ToString()),
-        Timeout = TimeSpan.FromSeconds(30),
-    };
+    private static HttpClient ClientFor(TaskStreamServer server, RemoteNetwork network) =>
+        network.Client(server.Addresses.Single(a => a.Host == network.ServerAddress.ToString()));
 
     private static HttpRequestMessage WithBasic(string path, string user, string password) =>
         WithHeader(path, "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
