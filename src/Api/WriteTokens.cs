@@ -81,6 +81,9 @@ public sealed class WriteAuthOptions : IValidatableObject
 {
     public const string Section = "TaskStream:Auth";
 
+    /// <summary>Shorter tokens can be guessed or brute-forced; 16 random characters cannot.</summary>
+    public const int MinTokenLength = 16;
+
     /// <summary>Bearer tokens accepted for writes; none = writes from loopback clients only.</summary>
     public string[] WriteTokens { get; set; } = [];
 
@@ -91,6 +94,11 @@ public sealed class WriteAuthOptions : IValidatableObject
         {
             yield return new ValidationResult(
                 $"{Section}:WriteTokens must not contain an empty token or one that starts or ends with whitespace.", [nameof(WriteTokens)]);
+        }
+        else if (WriteTokens.Any(token => token.Length < MinTokenLength))
+        {
+            yield return new ValidationResult(
+                $"{Section}:WriteTokens must not contain a token shorter than {MinTokenLength} characters.", [nameof(WriteTokens)]);
         }
     }
 }

@@ -82,6 +82,56 @@ public sealed class DashboardTests
     }
 
     [Fact]
+    public async Task WithoutAPasswordTheDashboardRefusesAnotherHostNameOrAnotherSitesPageEvenFromLoopback()
+    {
+        await using var server = await TaskStreamServer.StartAsync(("TaskStream:Dashboard:Enabled", "true"));
+        var port = server.BaseAddress.Port;
+
+        using var rebound = await server.Http.SendAsync(WithHeaders("/dashboard/", ("Host", $"rebind.example:{port}")));
+        using var crossSite = await server.Http.SendAsync(WithHeaders("/dashboard/", ("Sec-Fetch-Site", "cross-site")));
+        using var localhost = await server.Http.SendAsync(WithHeaders("/dashboard/", ("Host", $"localhost:{port}")));
+
+        foreach (var refused in new[] { rebound, crossSite })
+        {
+            var problem = await WriteHost.AssertProblemAsync(refused, HttpStatusCode.Forbidden);
+            Assert.Contains("TaskStream:Dashboard:Password", problem.GetProperty("detail").GetString());
+        }
+
+        Assert.Equal(HttpStatusCode.OK, localhost.StatusCode);
+    }
+
+    [Fact]
+    public async Task PasswordAttemptsPastTheWriteLimitGet429WithRetryAfterWhileAnotherClientGetsIn()
+    {
+        using var network = RemoteNetwork.Create();
+        await using var server = await TaskStreamServer.StartAsync(
+            ("urls", $"http://127.0.0.1:0;http://{network.ServerAddress}:0"), ("TaskStream:Dashboard:Enabled", "true"),
+            ("TaskStream:Dashboard:Password", Password), ("TaskStream:Limits:WriteBurst", "3"), ("TaskStream:Limits:WritesPerSecond", "1"));
+        using var fromOutside = ClientFor(server, network);
+
+        var refused = 0;
+        HttpResponseMessage response;
+        while ((response = await fromOutside.SendAsync(WithBasic("/dashboard/", "guesser", $"guess {refused}"))).StatusCode == HttpStatusCode.Unauthorized)
+        {
+            response.Dispose();
+            Assert.True(++refused < 20, "no 429 after 20 wrong passwords in a row");
+        }
+
+        using var limited = response;
+        using var rightButLimited = await fromOutside.SendAsync(WithBasic("/dashboard/", "operator", Password));
+        using var otherClient = await server.Http.SendAsync(WithBasic("/dashboard/", "operator", Password));
+
+        Assert.True(refused >= 3, $"only {refused} attempts before the first 429");
+        foreach (var tooMany in new[] { limited, rightButLimited })
+        {
+            await WriteHost.AssertProblemAsync(tooMany, HttpStatusCode.TooManyRequests);
+            Assert.InRange(tooMany.Headers.RetryAfter?.Delta?.TotalSeconds ?? 0, 1, 60);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, otherClient.StatusCode);
+    }
+
+    [Fact]
     public async Task APasswordTooShortToGuardAnythingStopsTheHostAtStartNamingTheKey()
     {
         var failure = await Assert.ThrowsAnyAsync<Exception>(() => TaskStreamServer.StartAsync(
@@ -95,6 +145,17 @@ public sealed class DashboardTests
 
     private static HttpRequestMessage WithBasic(string path, string user, string password) =>
         WithHeader(path, "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+
+    private static HttpRequestMessage WithHeaders(string path, params (string Name, string Value)[] headers)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        foreach (var (name, value) in headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        return request;
+    }
 
     private static HttpRequestMessage WithHeader(string path, string authorization)
     {
