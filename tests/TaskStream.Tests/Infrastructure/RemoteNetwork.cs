@@ -20,6 +20,9 @@ public sealed partial class RemoteNetwork : IDisposable
     private const int CloneNewNet = 0x40000000;
     private static readonly Lock Choosing = new();
 
+    // Subnets this process chose: two networks made at once must not take the same one before either has its addresses.
+    private static readonly HashSet<(int, int)> Chosen = [];
+
     private RemoteNetwork(string name, IPAddress serverAddress, IPAddress clientAddress, IPAddress serverAddressV6, IPAddress clientAddressV6)
     {
         Name = name;
@@ -169,7 +172,8 @@ public sealed partial class RemoteNetwork : IDisposable
             var third = Random.Shared.Next(256);
             var fourth = Random.Shared.Next(64) * 4;
             if (!taken.Contains($"10.231.{third}.", StringComparison.Ordinal)
-                && !taken.Contains($"fd00:231:{third:x}:{fourth:x}:", StringComparison.Ordinal))
+                && !taken.Contains($"fd00:231:{third:x}:{fourth:x}:", StringComparison.Ordinal)
+                && Chosen.Add((third, fourth)))
             {
                 return (third, fourth);
             }
