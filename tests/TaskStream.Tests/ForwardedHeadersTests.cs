@@ -34,6 +34,29 @@ public sealed class ForwardedHeadersTests
     }
 
     [Fact]
+    public async Task ASiloProcessStartedWithASPNETCORE_FORWARDEDHEADERS_ENABLEDStillRefusesARemoteClientClaimingToBeLoopback()
+    {
+        using var network = RemoteNetwork.Create();
+        var directory = TaskStreamServer.NewDirectory();
+        var port = TaskStreamServer.FreeTcpPort();
+        try
+        {
+            await using var silo = await SiloProcess.StartAsync(directory,
+                new Dictionary<string, string> { ["ASPNETCORE_FORWARDEDHEADERS_ENABLED"] = "true" },
+                ("urls", $"http://127.0.0.1:{port};http://{network.ServerAddress}:{port}"));
+            using var remote = network.Client(new Uri($"http://{network.ServerAddress}:{port}"));
+
+            using var write = await remote.SendAsync(Forged(WriteHost.Request(HttpMethod.Post, "/tasks", """{"title":"Forged"}""", token: null), "127.0.0.1"));
+
+            await WriteHost.AssertProblemAsync(write, HttpStatusCode.Forbidden);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task WithForwardedHeadersSwitchedOnARemoteClientInventingAddressesGetsNoFreshStreamAllowance()
     {
         using var network = RemoteNetwork.Create();
@@ -103,9 +126,15 @@ public sealed class ForwardedHeadersTests
     private static HttpClient RemoteClient(TaskStreamServer server, RemoteNetwork network) =>
         network.Client(server.Addresses.Single(a => a.Host == network.ServerAddress.ToString()));
 
+    /// <summary>A request claiming to come from <paramref name="forwardedFor"/>; a claim of loopback also says <c>Host: localhost</c>, as a client that sets its own headers can.</summary>
     private static HttpRequestMessage Forged(HttpRequestMessage request, string forwardedFor)
     {
         request.Headers.Add("X-Forwarded-For", forwardedFor);
+        if (forwardedFor == "127.0.0.1")
+        {
+            request.Headers.Host = "localhost";
+        }
+
         return request;
     }
 
