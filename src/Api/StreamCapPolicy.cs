@@ -10,8 +10,8 @@ namespace TaskStream.Api;
 
 /// <summary>
 /// The rate-limiting policy of the SSE stream endpoints: at most <c>MaxStreams</c> concurrent streams per
-/// silo (503 over it) and <c>MaxStreamsPerClient</c> per client (<see cref="ClientAddress"/>; 429), both with <c>Retry-After</c>
-/// and a problem+json body. The middleware runs before the endpoint, so a refused stream never reaches a grain.
+/// silo (503 over it) and <c>MaxStreamsPerClient</c> per client (<see cref="ClientAddress"/>; 429), both with
+/// <c>Retry-After</c> and a problem+json body. The middleware runs before the endpoint, so a refused stream never reaches a grain.
 /// </summary>
 internal sealed class StreamCapPolicy : IRateLimiterPolicy<IPAddress>
 {

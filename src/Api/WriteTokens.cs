@@ -81,10 +81,10 @@ public sealed class WriteAuthOptions : IValidatableObject
 {
     public const string Section = "TaskStream:Auth";
 
-    /// <summary>Shorter tokens can be guessed or brute-forced; 16 random characters cannot.</summary>
+    /// <summary>A short token is a guessable one; 16 random characters are beyond reach at the write rate limit.</summary>
     public const int MinTokenLength = 16;
 
-    /// <summary>Bearer tokens accepted for writes; none = writes from loopback clients only.</summary>
+    /// <summary>Bearer tokens accepted for writes; none = writes from this machine only (<see cref="LoopbackTrust"/>).</summary>
     public string[] WriteTokens { get; set; } = [];
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
