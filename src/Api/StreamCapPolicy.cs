@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.RateLimiting;
@@ -11,8 +10,8 @@ namespace TaskStream.Api;
 
 /// <summary>
 /// The rate-limiting policy of the SSE stream endpoints: at most <c>MaxStreams</c> concurrent streams per
-/// silo (503 over it) and <c>MaxStreamsPerClient</c> per client address (429), both with <c>Retry-After</c>
-/// and a problem+json body. The middleware runs before the endpoint, so a refused stream never reaches a grain.
+/// silo (503 over it) and <c>MaxStreamsPerClient</c> per client (<see cref="ClientAddress"/>; 429), both with
+/// <c>Retry-After</c> and a problem+json body. The middleware runs before the endpoint, so a refused stream never reaches a grain.
 /// </summary>
 internal sealed class StreamCapPolicy : IRateLimiterPolicy<IPAddress>
 {
@@ -37,34 +36,7 @@ internal sealed class StreamCapPolicy : IRateLimiterPolicy<IPAddress>
     public Func<OnRejectedContext, CancellationToken, ValueTask>? OnRejected { get; }
 
     public RateLimitPartition<IPAddress> GetPartition(HttpContext httpContext) =>
-        RateLimitPartition.Get(ClientOf(httpContext.Connection.RemoteIpAddress), _newClient);
-
-    /// <summary>
-    /// The address a client is counted by. One IPv6 host can use every address of its /64, so an IPv6 client is
-    /// its /64. Behind a proxy every client shares the proxy's address: raise the cap there.
-    /// </summary>
-    internal static IPAddress ClientOf(IPAddress? address)
-    {
-        if (address is null)
-        {
-            return IPAddress.None;
-        }
-
-        if (address.IsIPv4MappedToIPv6)
-        {
-            return address.MapToIPv4();
-        }
-
-        if (address.AddressFamily != AddressFamily.InterNetworkV6)
-        {
-            return address;
-        }
-
-        Span<byte> bytes = stackalloc byte[16];
-        address.TryWriteBytes(bytes, out _);
-        bytes[8..].Clear();
-        return new IPAddress(bytes);
-    }
+        RateLimitPartition.Get(ClientAddress.Key(httpContext), _newClient);
 
     private ValueTask RefuseAsync(OnRejectedContext context, CancellationToken cancellationToken)
     {

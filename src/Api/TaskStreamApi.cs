@@ -26,6 +26,12 @@ public static class TaskStreamApi
         services.AddOptions<StreamLimitsOptions>().BindConfiguration(StreamLimitsOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddRateLimiter(limiter => limiter.AddPolicy<IPAddress, StreamCapPolicy>(StreamCapPolicy.Name));
+        // Who a client is (ClientAddress): forwarded addresses from named proxies only; loopback trust without credentials.
+        services.AddOptions<NetworkOptions>().BindConfiguration(NetworkOptions.Section)
+            .BindSingleValue($"{NetworkOptions.Section}:TrustedProxies", network => network.TrustedProxies, (network, proxies) => network.TrustedProxies = proxies)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IPostConfigureOptions<ForwardedHeadersOptions>, TrustedProxies>();
+        services.AddSingleton<LoopbackTrust>();
         services.AddSingleton<QueryGrainPool>();
         services.AddSingleton<HeartbeatMonitor>();
         services.AddSingleton<TaskEventStream.Services>();

@@ -21,6 +21,7 @@ public static class TaskWriteApi
     public static IServiceCollection AddTaskWrites(this IServiceCollection services)
     {
         services.AddOptions<WriteAuthOptions>().BindConfiguration(WriteAuthOptions.Section)
+            .BindSingleValue($"{WriteAuthOptions.Section}:WriteTokens", auth => auth.WriteTokens, (auth, tokens) => auth.WriteTokens = tokens)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<WriteLimitOptions>().BindConfiguration(WriteLimitOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();

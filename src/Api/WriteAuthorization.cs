@@ -1,27 +1,29 @@
-using System.Net;
 using Microsoft.AspNetCore.Http;
 
 namespace TaskStream.Api;
 
 /// <summary>
-/// Lets a write through only with a configured bearer token or, when none is configured, from a loopback
-/// client. It runs before the handler, so a refused request's body is never read and nothing is written.
+/// Lets a write through only with a configured bearer token or, when none is configured, from this machine
+/// (<see cref="LoopbackTrust"/>). It runs before the handler, so a refused request's body is never read and
+/// nothing is written.
 /// </summary>
-public sealed class WriteAuthorization(WriteTokens tokens) : IEndpointFilter
+internal sealed class WriteAuthorization(WriteTokens tokens, LoopbackTrust loopback) : IEndpointFilter
 {
     public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
         if (tokens.None)
         {
-            if (IsLoopback(http.Connection.RemoteIpAddress))
+            if (loopback.Distrust(http) is not { } reason)
             {
                 return next(context);
             }
 
             TaskWriteBody.CloseConnectionIfBodyMayNotDrain(http);
             return ValueTask.FromResult<object?>(TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden,
-                    detail: $"Writes from other machines need a bearer token, and this server has none: configure {WriteAuthOptions.Section}:WriteTokens."));
+                detail: $"This server has no write token, so it takes writes only from this machine, addressed to localhost, " +
+                    $"127.0.0.1 or [::1] and not from another site's page; {reason}. To write otherwise, configure " +
+                    $"{WriteAuthOptions.Section}:WriteTokens and send 'Authorization: Bearer <token>'."));
         }
 
         if (tokens.Match(http) >= 0)
@@ -39,8 +41,4 @@ public sealed class WriteAuthorization(WriteTokens tokens) : IEndpointFilter
                 ? "Writes need an 'Authorization: Bearer <token>' header with one of the server's write tokens."
                 : "The bearer token is not one of the server's write tokens."));
     }
-
-    /// <summary>Also true for IPv4 loopback seen through an IPv6 socket (<c>::ffff:127.0.0.1</c>).</summary>
-    public static bool IsLoopback(IPAddress? address) =>
-        address is not null && IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
 }

@@ -9,41 +9,38 @@ namespace TaskStream.Api;
 
 /// <summary>
 /// Caps writes per client with a token bucket: <c>WritesPerSecond</c> sustained, <c>WriteBurst</c> at once.
-/// A client is its write token when it presents a configured one, else its address: a made-up token buys no
-/// bucket of its own, so guessing tokens is limited per address. Refused requests count too.
+/// A client is its write token when it presents a configured one, else its address (<see cref="ClientAddress"/>):
+/// a made-up token buys no bucket of its own, so guessing tokens is limited per address. Refused requests count too.
 /// </summary>
 public sealed class WriteRateLimitPolicy(WriteTokens tokens, IOptions<WriteLimitOptions> options) : IRateLimiterPolicy<string>
 {
     public const string Name = "writes";
 
-    private readonly TokenBucketRateLimiterOptions _bucket = new()
-    {
-        TokenLimit = options.Value.WriteBurst,
-        TokensPerPeriod = options.Value.WritesPerSecond,
-        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-        QueueLimit = 0,
-    };
+    private readonly TokenBucketRateLimiterOptions _bucket = options.Value.Bucket();
 
     public RateLimitPartition<string> GetPartition(HttpContext httpContext)
     {
         var token = tokens.Match(httpContext);
-        var address = httpContext.Connection.RemoteIpAddress;
-        var client = token >= 0
-            ? $"token:{token}"
-            : $"address:{(address is { IsIPv4MappedToIPv6: true } ? address.MapToIPv4() : address)}";
+        var client = token >= 0 ? $"token:{token}" : $"address:{ClientAddress.Key(httpContext)}";
         return RateLimitPartition.GetTokenBucketLimiter(client, _ => _bucket);
     }
 
     public Func<OnRejectedContext, CancellationToken, ValueTask>? OnRejected { get; } = RejectAsync;
 
-    private static async ValueTask RejectAsync(OnRejectedContext context, CancellationToken cancellationToken)
+    private static ValueTask RejectAsync(OnRejectedContext context, CancellationToken cancellationToken)
     {
-        var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
-        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
-        context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         TaskWriteBody.CloseConnectionIfBodyMayNotDrain(context.HttpContext);
-        await TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests,
-            detail: $"Too many writes from this client; try again in {seconds} s.").ExecuteAsync(context.HttpContext);
+        return new ValueTask(TooManyAsync(context.HttpContext, context.Lease, "writes"));
+    }
+
+    /// <summary>Answers 429 with the <c>Retry-After</c> of a refused token-bucket <paramref name="lease"/>.</summary>
+    internal static Task TooManyAsync(HttpContext http, RateLimitLease lease, string what)
+    {
+        var retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests,
+            detail: $"Too many {what} from this client; try again in {seconds} s.").ExecuteAsync(http);
     }
 }
 
@@ -59,4 +56,13 @@ public sealed class WriteLimitOptions
     /// <summary>Writes a client may make at once before <see cref="WritesPerSecond"/> applies.</summary>
     [Range(1, 1_000_000)]
     public int WriteBurst { get; set; } = 100;
+
+    /// <summary>One client's bucket.</summary>
+    internal TokenBucketRateLimiterOptions Bucket() => new()
+    {
+        TokenLimit = WriteBurst,
+        TokensPerPeriod = WritesPerSecond,
+        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+        QueueLimit = 0,
+    };
 }

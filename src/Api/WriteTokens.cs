@@ -81,7 +81,10 @@ public sealed class WriteAuthOptions : IValidatableObject
 {
     public const string Section = "TaskStream:Auth";
 
-    /// <summary>Bearer tokens accepted for writes; none = writes from loopback clients only.</summary>
+    /// <summary>A short token is a guessable one; 16 random characters are beyond reach at the write rate limit.</summary>
+    public const int MinTokenLength = 16;
+
+    /// <summary>Bearer tokens accepted for writes; none = writes from this machine only (<see cref="LoopbackTrust"/>).</summary>
     public string[] WriteTokens { get; set; } = [];
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
@@ -91,6 +94,11 @@ public sealed class WriteAuthOptions : IValidatableObject
         {
             yield return new ValidationResult(
                 $"{Section}:WriteTokens must not contain an empty token or one that starts or ends with whitespace.", [nameof(WriteTokens)]);
+        }
+        else if (WriteTokens.Any(token => token.Length < MinTokenLength))
+        {
+            yield return new ValidationResult(
+                $"{Section}:WriteTokens must not contain a token shorter than {MinTokenLength} characters.", [nameof(WriteTokens)]);
         }
     }
 }

@@ -39,6 +39,9 @@ public static class TaskStreamHost
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        // X-Forwarded-For from the proxies in TaskStream:Network:TrustedProxies only (TrustedProxies); from no one
+        // when none are named. Harmless twice: ASPNETCORE_FORWARDEDHEADERS_ENABLED adds one with the same options.
+        app.UseForwardedHeaders();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseRateLimiter();

@@ -1,15 +1,13 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.NetworkInformation;
-using System.Net.Sockets;
 using System.Text;
 using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
 
 /// <summary>
-/// The Orleans dashboard at /dashboard and its guard. "Another machine" is this machine's own non-loopback
-/// address: the connection then arrives from that address, not from loopback, and never leaves the machine.
+/// The Orleans dashboard at /dashboard and its guard. "Another machine" is a <see cref="RemoteNetwork"/>: a network
+/// namespace of the test's own, whose connections arrive from its address, not from loopback.
 /// </summary>
 public sealed class DashboardTests
 {
@@ -39,10 +37,10 @@ public sealed class DashboardTests
     [Fact]
     public async Task WithoutAPasswordTheDashboardServesLoopbackClientsAndRefusesClientsFromElsewhere()
     {
-        var outside = NonLoopbackAddress();
+        using var network = RemoteNetwork.Create();
         await using var server = await TaskStreamServer.StartAsync(
-            ("urls", $"http://127.0.0.1:0;http://{outside}:0"), ("TaskStream:Dashboard:Enabled", "true"));
-        using var fromOutside = ClientFor(server, outside);
+            ("urls", $"http://127.0.0.1:0;http://{network.ServerAddress}:0"), ("TaskStream:Dashboard:Enabled", "true"));
+        using var fromOutside = ClientFor(server, network);
 
         using var loopback = await server.Http.GetAsync("/dashboard/");
         using var refused = await fromOutside.GetAsync("/dashboard/");
@@ -60,10 +58,10 @@ public sealed class DashboardTests
     [Fact]
     public async Task WithAPasswordTheDashboardAsksEveryClientForItOverHttpBasic()
     {
-        var outside = NonLoopbackAddress();
+        using var network = RemoteNetwork.Create();
         await using var server = await TaskStreamServer.StartAsync(
-            ("urls", $"http://127.0.0.1:0;http://{outside}:0"), ("TaskStream:Dashboard:Enabled", "true"), ("TaskStream:Dashboard:Password", Password));
-        using var fromOutside = ClientFor(server, outside);
+            ("urls", $"http://127.0.0.1:0;http://{network.ServerAddress}:0"), ("TaskStream:Dashboard:Enabled", "true"), ("TaskStream:Dashboard:Password", Password));
+        using var fromOutside = ClientFor(server, network);
 
         using var none = await fromOutside.GetAsync("/dashboard/");
         using var noneFromLoopback = await server.Http.GetAsync("/dashboard/");
@@ -84,6 +82,56 @@ public sealed class DashboardTests
     }
 
     [Fact]
+    public async Task WithoutAPasswordTheDashboardRefusesAnotherHostNameOrAnotherSitesPageEvenFromLoopback()
+    {
+        await using var server = await TaskStreamServer.StartAsync(("TaskStream:Dashboard:Enabled", "true"));
+        var port = server.BaseAddress.Port;
+
+        using var rebound = await server.Http.SendAsync(WithHeaders("/dashboard/", ("Host", $"rebind.example:{port}")));
+        using var crossSite = await server.Http.SendAsync(WithHeaders("/dashboard/", ("Sec-Fetch-Site", "cross-site")));
+        using var localhost = await server.Http.SendAsync(WithHeaders("/dashboard/", ("Host", $"localhost:{port}")));
+
+        foreach (var refused in new[] { rebound, crossSite })
+        {
+            var problem = await WriteHost.AssertProblemAsync(refused, HttpStatusCode.Forbidden);
+            Assert.Contains("TaskStream:Dashboard:Password", problem.GetProperty("detail").GetString());
+        }
+
+        Assert.Equal(HttpStatusCode.OK, localhost.StatusCode);
+    }
+
+    [Fact]
+    public async Task PasswordAttemptsPastTheWriteLimitGet429WithRetryAfterWhileAnotherClientGetsIn()
+    {
+        using var network = RemoteNetwork.Create();
+        await using var server = await TaskStreamServer.StartAsync(
+            ("urls", $"http://127.0.0.1:0;http://{network.ServerAddress}:0"), ("TaskStream:Dashboard:Enabled", "true"),
+            ("TaskStream:Dashboard:Password", Password), ("TaskStream:Limits:WriteBurst", "3"), ("TaskStream:Limits:WritesPerSecond", "1"));
+        using var fromOutside = ClientFor(server, network);
+
+        var refused = 0;
+        HttpResponseMessage response;
+        while ((response = await fromOutside.SendAsync(WithBasic("/dashboard/", "guesser", $"guess {refused}"))).StatusCode == HttpStatusCode.Unauthorized)
+        {
+            response.Dispose();
+            Assert.True(++refused < 20, "no 429 after 20 wrong passwords in a row");
+        }
+
+        using var limited = response;
+        using var rightButLimited = await fromOutside.SendAsync(WithBasic("/dashboard/", "operator", Password));
+        using var otherClient = await server.Http.SendAsync(WithBasic("/dashboard/", "operator", Password));
+
+        Assert.True(refused >= 3, $"only {refused} attempts before the first 429");
+        foreach (var tooMany in new[] { limited, rightButLimited })
+        {
+            await WriteHost.AssertProblemAsync(tooMany, HttpStatusCode.TooManyRequests);
+            Assert.InRange(tooMany.Headers.RetryAfter?.Delta?.TotalSeconds ?? 0, 1, 60);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, otherClient.StatusCode);
+    }
+
+    [Fact]
     public async Task APasswordTooShortToGuardAnythingStopsTheHostAtStartNamingTheKey()
     {
         var failure = await Assert.ThrowsAnyAsync<Exception>(() => TaskStreamServer.StartAsync(
@@ -92,23 +140,22 @@ public sealed class DashboardTests
         Assert.Contains("TaskStream:Dashboard:Password", failure.Message);
     }
 
-    /// <summary>This machine's first non-loopback IPv4 address (192.0.2.2 on eth0 here), found at run time.</summary>
-    private static IPAddress NonLoopbackAddress() =>
-        NetworkInterface.GetAllNetworkInterfaces()
-            .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
-            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
-            .Select(a => a.Address)
-            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
-        ?? throw new InvalidOperationException("This test needs a non-loopback IPv4 address on an interface that is up.");
-
-    private static HttpClient ClientFor(TaskStreamServer server, IPAddress address) => new()
-    {
-        BaseAddress = server.Addresses.Single(a => a.Host == address.ToString()),
-        Timeout = TimeSpan.FromSeconds(30),
-    };
+    private static HttpClient ClientFor(TaskStreamServer server, RemoteNetwork network) =>
+        network.Client(server.Addresses.Single(a => a.Host == network.ServerAddress.ToString()));
 
     private static HttpRequestMessage WithBasic(string path, string user, string password) =>
         WithHeader(path, "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+
+    private static HttpRequestMessage WithHeaders(string path, params (string Name, string Value)[] headers)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        foreach (var (name, value) in headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        return request;
+    }
 
     private static HttpRequestMessage WithHeader(string path, string authorization)
     {

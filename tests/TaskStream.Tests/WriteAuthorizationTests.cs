@@ -184,9 +184,33 @@ public sealed class OpenWriteAuthorizationTests(OpenWriteHost host) : IClassFixt
     }
 }
 
-/// <summary>A bad write-token setting stops the host at start, naming the key.</summary>
+/// <summary>A write-token setting is honoured as given, or stops the host at start naming the key.</summary>
 public sealed class WriteTokenSettingTests
 {
+    [Fact]
+    public async Task AWriteTokenGivenAsOneValueRatherThanAListIsHonoured()
+    {
+        // What TaskStream__Auth__WriteTokens=<token> (no __0) sets.
+        await using var server = await TaskStreamServer.StartAsync(("TaskStream:Auth:WriteTokens", WriteHost.Token));
+
+        using var tokenless = await server.Http.SendAsync(WriteHost.Request(HttpMethod.Post, "/tasks", """{"title":"No token"}""", token: null));
+        using var withToken = await server.Http.SendAsync(WriteHost.Request(HttpMethod.Post, "/tasks", """{"title":"Token"}"""));
+
+        await WriteHost.AssertProblemAsync(tokenless, HttpStatusCode.Unauthorized);
+        Assert.Equal(HttpStatusCode.Created, withToken.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("TaskStream:Auth:WriteTokens:0")]
+    [InlineData("TaskStream:Auth:WriteTokens")]
+    public async Task AWriteTokenShorterThan16CharactersStopsTheHostAtStartNamingTheKey(string key)
+    {
+        var failure = await Assert.ThrowsAnyAsync<Exception>(() => TaskStreamServer.StartAsync((key, "secret-15-chars")));
+
+        Assert.Contains("TaskStream:Auth:WriteTokens", failure.Message);
+        Assert.Contains("16", failure.Message);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("   ")]
@@ -199,7 +223,7 @@ public sealed class WriteTokenSettingTests
             $"--TaskStream:Database:Path={Path.Combine(directory, "tasks.db")}",
             $"--TaskStream:Cluster:SiloPort={TaskStreamServer.FreeTcpPort()}",
             $"--TaskStream:Cluster:GatewayPort={TaskStreamServer.FreeTcpPort()}",
-            "--TaskStream:Auth:WriteTokens:0=good-token",
+            "--TaskStream:Auth:WriteTokens:0=a-good-token-0123456789",
             $"--TaskStream:Auth:WriteTokens:1={token}",
         ]);
 

@@ -1,8 +1,11 @@
 using System.ComponentModel.DataAnnotations;
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
 
 namespace TaskStream.Api.Operations;
 
@@ -31,38 +34,56 @@ public sealed class DashboardSettings
 
 /// <summary>
 /// Guards the dashboard, which has no authentication of its own and shows the cluster's inside (grain types,
-/// silo addresses, live logs). Without a password it is served to loopback clients only; with one, to
-/// whoever gives it. Plain HTTP sends the password readable: expose the dashboard only behind TLS.
+/// silo addresses, live logs). Without a password it is served to this machine only (<see cref="LoopbackTrust"/>);
+/// with one, to whoever gives it, and every client's attempts are limited like its writes (<c>WriteBurst</c>,
+/// <c>WritesPerSecond</c>) so that the password cannot be guessed at speed. Plain HTTP sends the password
+/// readable: expose the dashboard only behind TLS.
 /// </summary>
-internal sealed class DashboardAccess(DashboardSettings settings)
+internal sealed class DashboardAccess(DashboardSettings settings, LoopbackTrust loopback, IOptions<WriteLimitOptions> limits) : IDisposable
 {
     private const string Challenge = "Basic realm=\"TaskStream dashboard\", charset=\"UTF-8\"";
     private readonly byte[]? _passwordHash = settings.Password is { } password ? SHA256.HashData(Encoding.UTF8.GetBytes(password)) : null;
+    private readonly PartitionedRateLimiter<HttpContext> _attempts = PartitionedRateLimiter.Create<HttpContext, IPAddress>(
+        http => RateLimitPartition.GetTokenBucketLimiter(ClientAddress.Key(http), _ => limits.Value.Bucket()));
 
-    public Task InvokeAsync(HttpContext http, RequestDelegate next)
+    public async Task InvokeAsync(HttpContext http, RequestDelegate next)
     {
         if (_passwordHash is null)
         {
-            if (WriteAuthorization.IsLoopback(http.Connection.RemoteIpAddress))
+            if (loopback.Distrust(http) is not { } reason)
             {
-                return next(http);
+                await next(http);
+                return;
             }
 
-            return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
-                detail: "The dashboard is served to loopback clients only. Set TaskStream:Dashboard:Password to open it to others.")
+            await Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
+                detail: $"Without a password the dashboard is served to this machine only, addressed to localhost, 127.0.0.1 or [::1] " +
+                    $"and not to another site's page; {reason}. Set TaskStream:Dashboard:Password to open it to others.")
                 .ExecuteAsync(http);
+            return;
+        }
+
+        // Every request counts, the right password too: the limit is checked before the password is.
+        using var attempt = _attempts.AttemptAcquire(http);
+        if (!attempt.IsAcquired)
+        {
+            await WriteRateLimitPolicy.TooManyAsync(http, attempt, "dashboard password attempts");
+            return;
         }
 
         if (HasPassword(http.Request))
         {
-            return next(http);
+            await next(http);
+            return;
         }
 
         http.Response.Headers.WWWAuthenticate = Challenge;
-        return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
+        await Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
             detail: "The dashboard needs the password set in TaskStream:Dashboard:Password (HTTP Basic, any user name).")
             .ExecuteAsync(http);
     }
+
+    public void Dispose() => _attempts.Dispose();
 
     private bool HasPassword(HttpRequest request)
     {

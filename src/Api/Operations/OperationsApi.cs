@@ -33,7 +33,8 @@ public static class OperationsApi
         if (dashboard.Enabled ?? builder.Environment.IsDevelopment())
         {
             builder.UseOrleans(silo => silo.AddDashboard());
-            builder.Services.AddSingleton(new DashboardAccess(dashboard));
+            builder.Services.AddSingleton(dashboard);
+            builder.Services.AddSingleton<DashboardAccess>();
         }
 
         if (builder.Configuration.GetValue(MetricsEnabledKey, true))

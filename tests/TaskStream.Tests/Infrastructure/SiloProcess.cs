@@ -36,30 +36,43 @@ public sealed class SiloProcess : IAsyncDisposable
         AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug",
         "net10.0", "TaskStream.Silo.dll"));
 
-    public static async Task<SiloProcess> StartAsync(string workingDirectory, params (string Key, string Value)[] settings)
+    public static Task<SiloProcess> StartAsync(string workingDirectory, params (string Key, string Value)[] settings) =>
+        StartAsync(workingDirectory, new Dictionary<string, string>(), settings);
+
+    /// <param name="environment">Environment variables of the process, such as ASP.NET Core's <c>ASPNETCORE_…</c> switches.</param>
+    /// <param name="settings">Configuration keys; a <c>urls</c> setting replaces the loopback port chosen here, and its first address is <see cref="Url"/>.</param>
+    public static async Task<SiloProcess> StartAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment,
+        params (string Key, string Value)[] settings)
     {
-        var port = TaskStreamServer.FreeTcpPort();
+        var urls = settings.Where(s => s.Key == "urls").Select(s => s.Value).LastOrDefault()
+            ?? $"http://127.0.0.1:{TaskStreamServer.FreeTcpPort()}";
         var start = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         start.ArgumentList.Add(SiloDll);
-        start.ArgumentList.Add($"--urls=http://127.0.0.1:{port}");
+        start.ArgumentList.Add($"--urls={urls}");
         start.ArgumentList.Add($"--TaskStream:Cluster:SiloPort={TaskStreamServer.FreeTcpPort()}");
         start.ArgumentList.Add($"--TaskStream:Cluster:GatewayPort={TaskStreamServer.FreeTcpPort()}");
         start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
-        foreach (var (key, value) in settings)
+        foreach (var (key, value) in settings.Where(s => s.Key != "urls"))
         {
             start.ArgumentList.Add($"--{key}={value}");
         }
 
-        var silo = new SiloProcess(Process.Start(start)!, new Uri($"http://127.0.0.1:{port}"));
+        var url = new Uri(urls.Split(';')[0]);
+        var silo = new SiloProcess(Process.Start(start)!, url);
         try
         {
             await Eventually.TrueAsync(async () => !silo.HasExited && await silo.StatusAsync() is not null,
-                TimeSpan.FromSeconds(60), $"silo on port {port} answers /status");
+                TimeSpan.FromSeconds(60), $"silo at {url} answers /status");
         }
         catch (TimeoutException exception)
         {

@@ -1,15 +1,13 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.NetworkInformation;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
 namespace TaskStream.Tests.Infrastructure;
 
 /// <summary>
-/// A host of its own that takes writes, listening on every interface so that a test can reach it from this
-/// machine's loopback address and from its non-loopback one (a "remote" client, as far as the server can tell).
+/// A host of its own that takes writes, listening on loopback and on a <see cref="RemoteNetwork"/>, so that a test
+/// can reach it from this machine and from another host (a network namespace of its own).
 /// </summary>
 public abstract class WriteHost(string provider, params (string Key, string Value)[] settings) : IAsyncLifetime
 {
@@ -30,12 +28,18 @@ public abstract class WriteHost(string provider, params (string Key, string Valu
     /// <summary>A client on 127.0.0.1.</summary>
     public HttpClient Loopback { get; private set; } = null!;
 
-    /// <summary>A client on this machine's non-loopback address, which the server sees as a remote client.</summary>
+    /// <summary>A client on another host: the server sees it arrive from <see cref="RemoteNetwork.ClientAddress"/>.</summary>
     public HttpClient Remote { get; private set; } = null!;
+
+    public RemoteNetwork Network { get; private set; } = null!;
+
+    /// <summary>Where <see cref="Network"/>'s clients reach the server.</summary>
+    public Uri RemoteBaseAddress => Server.Addresses.Single(a => a.Host == Network.ServerAddress.ToString());
 
     public async Task InitializeAsync()
     {
-        List<(string, string)> all = [("urls", "http://0.0.0.0:0"), .. settings];
+        Network = RemoteNetwork.Create();
+        List<(string, string)> all = [("urls", $"http://127.0.0.1:0;http://{Network.ServerAddress}:0"), .. settings];
         if (provider == "postgres")
         {
             _postgres = await TestPostgres.CreateAsync();
@@ -43,33 +47,38 @@ public abstract class WriteHost(string provider, params (string Key, string Valu
             all.Add(("TaskStream:Database:ConnectionString", _postgres.ConnectionString));
         }
 
-        Server = await TaskStreamServer.StartAsync([.. all]);
-        Loopback = ClientOn(IPAddress.Loopback);
-        Remote = ClientOn(NonLoopbackAddress());
+        try
+        {
+            Server = await TaskStreamServer.StartAsync([.. all]);
+        }
+        catch
+        {
+            Network.Dispose(); // xunit does not dispose a fixture that failed to start
+            throw;
+        }
+
+        Loopback = new HttpClient { BaseAddress = Server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        Remote = Network.Client(RemoteBaseAddress);
     }
 
     public async Task DisposeAsync()
     {
         Loopback.Dispose();
         Remote.Dispose();
-        await Server.DisposeAsync();
+        try
+        {
+            await Server.DisposeAsync();
+        }
+        finally
+        {
+            Network.Dispose();
+        }
+
         if (_postgres is not null)
         {
             await _postgres.DisposeAsync();
         }
     }
-
-    public HttpClient ClientOn(IPAddress address) =>
-        new() { BaseAddress = new Uri($"http://{address}:{Server.BaseAddress.Port}"), Timeout = TimeSpan.FromSeconds(60) };
-
-    /// <summary>This machine's first non-loopback IPv4 address, found at run time.</summary>
-    public static IPAddress NonLoopbackAddress() =>
-        NetworkInterface.GetAllNetworkInterfaces()
-            .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
-            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
-            .Select(a => a.Address)
-            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
-        ?? throw new InvalidOperationException("These tests need a non-loopback IPv4 address on this machine, to connect as a remote client.");
 
     /// <summary>A request with a JSON body (or any body and content type), and a bearer token if given.</summary>
     public static HttpRequestMessage Request(HttpMethod method, string path, string? body = null, string? token = Token,
