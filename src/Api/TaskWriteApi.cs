@@ -11,8 +11,9 @@ namespace TaskStream.Api;
 
 /// <summary>
 /// Task writes (<c>POST</c>, <c>PATCH</c>, <c>DELETE</c>), each answered with the change's sequence number in
-/// <c>X-TaskStream-Seq</c>, and <c>GET /tasks/{id}</c>. Writes go to the writer grain; the read goes through a
-/// query grain, so the one query builder stays the only reader of tasks.
+/// <c>X-TaskStream-Seq</c>, and <c>GET /tasks/{id}</c>. Writes go to the writer grain, at most once per
+/// <see cref="IdempotencyKeyHeader"/> when the client sends one; the read goes through a query grain, so the one
+/// query builder stays the only reader of tasks.
 /// </summary>
 public static class TaskWriteApi
 {
@@ -85,9 +86,11 @@ public static class TaskWriteApi
         }
 
         var answer = await WriteAsync(http, grains, new TaskWrite.Create(body.ToNewTask()), key);
-        return answer is { Outcome: not WriteOutcome.KeyReused, Task: { } task }
-            ? TypedResults.Created($"/tasks/{task.Id}", task)
-            : KeyReused(key);
+        return answer switch
+        {
+            { Outcome: WriteOutcome.KeyReused } => KeyReused(key),
+            _ => TypedResults.Created($"/tasks/{answer.Task!.Id}", answer.Task),
+        };
     }
 
     internal static async Task<Results<Ok<TaskItem>, ValidationProblem, ProblemHttpResult>> UpdateTask(
