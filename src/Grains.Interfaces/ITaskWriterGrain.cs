@@ -14,6 +14,8 @@ public interface ITaskWriterGrain : IGrainWithIntegerKey
     /// </summary>
     Task<WriteAnswer> WriteAsync(TaskWrite write, IdempotencyKey? key = null);
 
+    // The three below are WriteAsync without a key, answered in the shape each write has.
+
     /// <summary>Stores a new task and returns it with the sequence number of its creation.</summary>
     Task<TaskWritten> CreateAsync(NewTask task);
 
