@@ -11,8 +11,9 @@ namespace TaskStream.Api;
 
 /// <summary>
 /// Task writes (<c>POST</c>, <c>PATCH</c>, <c>DELETE</c>), each answered with the change's sequence number in
-/// <c>X-TaskStream-Seq</c>, and <c>GET /tasks/{id}</c>. Writes go to the writer grain; the read goes through a
-/// query grain, so the one query builder stays the only reader of tasks.
+/// <c>X-TaskStream-Seq</c>, and <c>GET /tasks/{id}</c>. Writes go to the writer grain, at most once per
+/// <see cref="IdempotencyKeyHeader"/> when the client sends one; the read goes through a query grain, so the one
+/// query builder stays the only reader of tasks.
 /// </summary>
 public static class TaskWriteApi
 {
@@ -70,69 +71,94 @@ public static class TaskWriteApi
     }
 
     internal static async Task<Results<Created<TaskItem>, ValidationProblem, ProblemHttpResult>> CreateTask(
-        HttpContext http, IGrainFactory grains, CancellationToken cancellationToken)
+        HttpContext http, IGrainFactory grains, WriteTokens tokens, CancellationToken cancellationToken)
     {
         Dictionary<string, string[]> errors = [];
+        var key = IdempotencyKeyHeader.Read(http, tokens, errors);
         var (body, refused) = await TaskWriteBody.ReadAsync(http.Request, creating: true, errors, cancellationToken);
         if (refused is not null)
         {
             return refused;
         }
 
-        if (body is null)
+        if (body is null || errors.Count > 0)
         {
             return Invalid(errors);
         }
 
-        var written = await Writer(grains).CreateAsync(body.ToNewTask());
-        SetSeq(http, written.Seq);
-        return TypedResults.Created($"/tasks/{written.Task.Id}", written.Task);
+        var answer = await WriteAsync(http, grains, new TaskWrite.Create(body.ToNewTask()), key);
+        return answer switch
+        {
+            { Outcome: WriteOutcome.KeyReused } => KeyReused(key),
+            _ => TypedResults.Created($"/tasks/{answer.Task!.Id}", answer.Task),
+        };
     }
 
     internal static async Task<Results<Ok<TaskItem>, ValidationProblem, ProblemHttpResult>> UpdateTask(
-        string id, HttpContext http, IGrainFactory grains, CancellationToken cancellationToken)
+        string id, HttpContext http, IGrainFactory grains, WriteTokens tokens, CancellationToken cancellationToken)
     {
         Dictionary<string, string[]> errors = [];
         var taskId = ParseId(id, errors);
+        var key = IdempotencyKeyHeader.Read(http, tokens, errors);
         var (body, refused) = await TaskWriteBody.ReadAsync(http.Request, creating: false, errors, cancellationToken);
         if (refused is not null)
         {
             return refused;
         }
 
-        if (body is null || taskId is null)
+        if (body is null || taskId is null || errors.Count > 0)
         {
             return Invalid(errors);
         }
 
-        if (await Writer(grains).UpdateAsync(taskId.Value, body.ToPatch()) is not { } written)
+        var answer = await WriteAsync(http, grains, new TaskWrite.Update(taskId.Value, body.ToPatch()), key);
+        return answer switch
         {
-            return NotFound(taskId.Value);
-        }
-
-        SetSeq(http, written.Seq);
-        return TypedResults.Ok(written.Task);
+            { Outcome: WriteOutcome.KeyReused } => KeyReused(key),
+            { Task: { } task } => TypedResults.Ok(task),
+            _ => NotFound(taskId.Value),
+        };
     }
 
     internal static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> DeleteTask(
-        string id, HttpContext http, IGrainFactory grains)
+        string id, HttpContext http, IGrainFactory grains, WriteTokens tokens)
     {
         Dictionary<string, string[]> errors = [];
-        if (ParseId(id, errors) is not { } taskId)
+        var taskId = ParseId(id, errors);
+        var key = IdempotencyKeyHeader.Read(http, tokens, errors);
+        if (taskId is null || errors.Count > 0)
         {
             return Invalid(errors);
         }
 
-        if (await Writer(grains).DeleteAsync(taskId) is not { } seq)
+        var answer = await WriteAsync(http, grains, new TaskWrite.Delete(taskId.Value), key);
+        return answer switch
         {
-            return NotFound(taskId);
-        }
-
-        SetSeq(http, seq);
-        return TypedResults.NoContent();
+            { Outcome: WriteOutcome.KeyReused } => KeyReused(key),
+            { Seq: not null } => TypedResults.NoContent(),
+            _ => NotFound(taskId.Value),
+        };
     }
 
-    private static ITaskWriterGrain Writer(IGrainFactory grains) => grains.GetGrain<ITaskWriterGrain>(0);
+    /// <summary>
+    /// Makes the write (with an idempotency key, at most once per key) and sets the headers every answer to it
+    /// carries: the change's sequence number, and whether this is the first answer replayed.
+    /// </summary>
+    private static async Task<WriteAnswer> WriteAsync(HttpContext http, IGrainFactory grains, TaskWrite write, IdempotencyKey? key)
+    {
+        var answer = await grains.GetGrain<ITaskWriterGrain>(0).WriteAsync(write, key);
+        if (answer.Seq is { } seq)
+        {
+            http.Response.Headers[SeqHeader] = seq.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (answer.Outcome == WriteOutcome.Replayed)
+        {
+            http.Response.Headers[IdempotencyKeyHeader.ReplayedName] = "true";
+        }
+
+        return answer;
+    }
 
     private static long? ParseId(string id, Dictionary<string, string[]> errors)
     {
@@ -146,8 +172,9 @@ public static class TaskWriteApi
         return null;
     }
 
-    private static void SetSeq(HttpContext http, long seq) =>
-        http.Response.Headers[SeqHeader] = seq.ToString(CultureInfo.InvariantCulture);
+    private static ProblemHttpResult KeyReused(IdempotencyKey? key) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity,
+            detail: $"{IdempotencyKeyHeader.Name} '{key?.Key}' was used for another write (another method, task or field values); a new write needs a new key.");
 
     private static ProblemHttpResult NotFound(long id) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, detail: $"There is no task {id}.");

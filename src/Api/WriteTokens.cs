@@ -36,6 +36,9 @@ public sealed class WriteTokens(IOptions<WriteAuthOptions> options)
         return match;
     }
 
+    /// <summary>The SHA-256 hash (hex) of the configured token the request presented, or <c>null</c>.</summary>
+    public string? MatchedHash(HttpContext http) => Match(http) is var match and >= 0 ? Convert.ToHexStringLower(_hashes[match]) : null;
+
     /// <summary>Which configured token <paramref name="token"/> is (its index), or -1.</summary>
     public int Match(string? token)
     {

@@ -16,7 +16,10 @@ public static class TaskStreamGrainsExtensions
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddMetrics();
         services.AddSingleton<TaskStreamMetrics>();
+        services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<TaskDatabase>();
+        services.AddSingleton<IdempotencyKeys>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddHostedService<DatabaseInitializer>();
@@ -31,9 +34,13 @@ public static class TaskStreamGrainsExtensions
         silo.AddMemoryStreams(ChangeFeed.StreamProvider).AddMemoryGrainStorage("PubSubStore");
 
     // Runs before Kestrel starts taking requests (the web server starts after the other hosted services).
-    private sealed class DatabaseInitializer(TaskDatabase database) : IHostedService
+    private sealed class DatabaseInitializer(TaskDatabase database, IdempotencyKeys keys) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken) => database.InitializeAsync(cancellationToken);
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            await database.InitializeAsync(cancellationToken);
+            await keys.InitializeAsync(cancellationToken);
+        }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }

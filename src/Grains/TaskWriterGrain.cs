@@ -1,3 +1,4 @@
+using System.Data.Common;
 using TaskStream.Grains.Data;
 
 namespace TaskStream.Grains;
@@ -8,34 +9,51 @@ namespace TaskStream.Grains;
 /// (<see cref="TaskDatabase.WriteAsync{T}"/>) orders them across the cluster, not this grain.
 /// </remarks>
 [Orleans.Concurrency.StatelessWorker]
-public sealed class TaskWriterGrain(TaskDatabase database, ChangeFeed changes) : Grain, ITaskWriterGrain
+public sealed class TaskWriterGrain(TaskDatabase database, IdempotencyKeys keys, ChangeFeed changes) : Grain, ITaskWriterGrain
 {
-    public async Task<TaskWritten> CreateAsync(NewTask task)
+    public async Task<WriteAnswer> WriteAsync(TaskWrite write, IdempotencyKey? key = null)
     {
-        var written = await database.WriteAsync((connection, transaction) => TaskWrites.CreateAsync(connection, transaction, task));
-        await changes.PublishAsync(written.Seq);
-        return written;
-    }
-
-    public async Task<TaskWritten?> UpdateAsync(long id, TaskPatch patch)
-    {
-        var written = await database.WriteAsync((connection, transaction) => TaskWrites.UpdateAsync(connection, transaction, id, patch));
-        if (written is not null)
+        var answer = key is null
+            ? await database.WriteAsync(async (connection, transaction) =>
+            {
+                var (task, seq) = await RunAsync(connection, transaction, write);
+                return new WriteAnswer(WriteOutcome.Written, task, seq);
+            })
+            : await keys.WriteOnceAsync(key, write, (connection, transaction) => RunAsync(connection, transaction, write));
+        if (answer is { Outcome: WriteOutcome.Written, Seq: { } seq })
         {
-            await changes.PublishAsync(written.Seq);
+            await changes.PublishAsync(seq);
         }
 
-        return written;
+        return answer;
     }
 
-    public async Task<long?> DeleteAsync(long id)
-    {
-        var seq = await database.WriteAsync((connection, transaction) => TaskWrites.DeleteAsync(connection, transaction, id));
-        if (seq is { } deleted)
-        {
-            await changes.PublishAsync(deleted);
-        }
+    public async Task<TaskWritten> CreateAsync(NewTask task) =>
+        Written(await WriteAsync(new TaskWrite.Create(task)))!;
 
-        return seq;
+    public async Task<TaskWritten?> UpdateAsync(long id, TaskPatch patch) =>
+        Written(await WriteAsync(new TaskWrite.Update(id, patch)));
+
+    public async Task<long?> DeleteAsync(long id) =>
+        (await WriteAsync(new TaskWrite.Delete(id))).Seq;
+
+    private static TaskWritten? Written(WriteAnswer answer) =>
+        answer is { Task: { } task, Seq: { } seq } ? new TaskWritten(task, seq) : null;
+
+    private static async Task<(TaskItem? Task, long? Seq)> RunAsync(DbConnection connection, DbTransaction transaction, TaskWrite write)
+    {
+        switch (write)
+        {
+            case TaskWrite.Create create:
+                var created = await TaskWrites.CreateAsync(connection, transaction, create.Task);
+                return (created.Task, created.Seq);
+            case TaskWrite.Update update:
+                var updated = await TaskWrites.UpdateAsync(connection, transaction, update.Id, update.Patch);
+                return (updated?.Task, updated?.Seq);
+            case TaskWrite.Delete delete:
+                return (null, await TaskWrites.DeleteAsync(connection, transaction, delete.Id));
+            default:
+                throw new ArgumentOutOfRangeException(nameof(write), write, "Not a task write.");
+        }
     }
 }

@@ -210,7 +210,11 @@ public sealed partial class TaskDatabase : IAsyncDisposable
         {
             // SET takes no parameters; the value is a validated whole number.
             var timeout = _options.WriteLockTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await connection.ExecuteAsync($"SET LOCAL lock_timeout = '{timeout}s'; SET LOCAL statement_timeout = '{timeout}s'", transaction: transaction);
+            // Then the feed row's lock, which the triggers would take at the first change anyway: taken first, it
+            // orders whole transactions, so what a write reads before it changes anything (an idempotency key) is current.
+            await connection.ExecuteAsync(
+                $"SET LOCAL lock_timeout = '{timeout}s'; SET LOCAL statement_timeout = '{timeout}s'; SELECT 1 FROM task_feed FOR NO KEY UPDATE",
+                transaction: transaction);
         }
 
         var result = await write(connection, transaction);
