@@ -90,6 +90,7 @@ public static class TaskWriteApi
         return answer switch
         {
             { Outcome: WriteOutcome.KeyReused } => KeyReused(key),
+            { Outcome: WriteOutcome.StoreBusy } => StoreBusy(http),
             _ => TypedResults.Created($"/tasks/{answer.Task!.Id}", answer.Task),
         };
     }
@@ -115,6 +116,7 @@ public static class TaskWriteApi
         return answer switch
         {
             { Outcome: WriteOutcome.KeyReused } => KeyReused(key),
+            { Outcome: WriteOutcome.StoreBusy } => StoreBusy(http),
             { Task: { } task } => TypedResults.Ok(task),
             _ => NotFound(taskId.Value),
         };
@@ -135,6 +137,7 @@ public static class TaskWriteApi
         return answer switch
         {
             { Outcome: WriteOutcome.KeyReused } => KeyReused(key),
+            { Outcome: WriteOutcome.StoreBusy } => StoreBusy(http),
             { Seq: not null } => TypedResults.NoContent(),
             _ => NotFound(taskId.Value),
         };
@@ -146,7 +149,9 @@ public static class TaskWriteApi
     /// </summary>
     private static async Task<WriteAnswer> WriteAsync(HttpContext http, IGrainFactory grains, TaskWrite write, IdempotencyKey? key)
     {
-        var answer = await grains.GetGrain<ITaskWriterGrain>(0).WriteAsync(write, key);
+        // The deadline counts from now, before the call may queue behind others: Orleans' call timeout does too.
+        var requestedAt = DateTime.UtcNow;
+        var answer = await grains.GetGrain<ITaskWriterGrain>(0).WriteAsync(write, key, requestedAt);
         if (answer.Seq is { } seq)
         {
             http.Response.Headers[SeqHeader] = seq.ToString(CultureInfo.InvariantCulture);
@@ -175,6 +180,14 @@ public static class TaskWriteApi
     private static ProblemHttpResult KeyReused(IdempotencyKey? key) =>
         TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity,
             detail: $"{IdempotencyKeyHeader.Name} '{key?.Key}' was used for another write (another method, task or field values); a new write needs a new key.");
+
+    private static ProblemHttpResult StoreBusy(HttpContext http)
+    {
+        http.Response.Headers.RetryAfter = "1";
+        return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable,
+            detail: "The task store could not take this write in time (another writer held its lock); nothing was written. " +
+                $"Retry, with the same {IdempotencyKeyHeader.Name} if you sent one.");
+    }
 
     private static ProblemHttpResult NotFound(long id) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, detail: $"There is no task {id}.");

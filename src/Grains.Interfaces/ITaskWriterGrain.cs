@@ -11,8 +11,10 @@ public interface ITaskWriterGrain : IGrainWithIntegerKey
     /// the write's answer in the write's own transaction. A later call with the same key and the same write, from any
     /// silo, gets that answer back and writes nothing; one made while the first is still running waits for it (the
     /// store's write lock orders them). With another write: <see cref="WriteOutcome.KeyReused"/>, nothing written.
+    /// A write that cannot commit within the store's write timeout of <paramref name="requestedAt"/> (when its
+    /// request arrived; now if not given) is not made: <see cref="WriteOutcome.StoreBusy"/>.
     /// </summary>
-    Task<WriteAnswer> WriteAsync(TaskWrite write, IdempotencyKey? key = null);
+    Task<WriteAnswer> WriteAsync(TaskWrite write, IdempotencyKey? key = null, DateTime? requestedAt = null);
 
     // The three below are WriteAsync without a key, answered in the shape each write has.
 
@@ -86,4 +88,7 @@ public enum WriteOutcome
 
     /// <summary>The key was used before for another request: nothing written, no answer.</summary>
     KeyReused,
+
+    /// <summary>The store could not take the write in time (another writer held its lock): nothing written.</summary>
+    StoreBusy,
 }

@@ -11,15 +11,32 @@ namespace TaskStream.Grains;
 [Orleans.Concurrency.StatelessWorker]
 public sealed class TaskWriterGrain(TaskDatabase database, IdempotencyKeys keys, ChangeFeed changes) : Grain, ITaskWriterGrain
 {
-    public async Task<WriteAnswer> WriteAsync(TaskWrite write, IdempotencyKey? key = null)
+    public async Task<WriteAnswer> WriteAsync(TaskWrite write, IdempotencyKey? key = null, DateTime? requestedAt = null)
     {
-        var answer = key is null
-            ? await database.WriteAsync(async (connection, transaction) =>
-            {
-                var (task, seq) = await RunAsync(connection, transaction, write);
-                return new WriteAnswer(WriteOutcome.Written, task, seq);
-            })
-            : await keys.WriteOnceAsync(key, write, (connection, transaction) => RunAsync(connection, transaction, write));
+        // A stateless worker runs on the silo that took the request, so its clock is the request's.
+        var left = (requestedAt ?? DateTime.UtcNow) + database.WriteTimeout - DateTime.UtcNow;
+        if (left <= TimeSpan.Zero)
+        {
+            return Busy;
+        }
+
+        using var deadline = new CancellationTokenSource(left);
+        WriteAnswer answer;
+        try
+        {
+            answer = key is null
+                ? await database.WriteAsync(async (connection, transaction) =>
+                {
+                    var (task, seq) = await RunAsync(connection, transaction, write);
+                    return new WriteAnswer(WriteOutcome.Written, task, seq);
+                }, deadline.Token)
+                : await keys.WriteOnceAsync(key, write, (connection, transaction) => RunAsync(connection, transaction, write), deadline.Token);
+        }
+        catch (Exception exception) when (TaskDatabase.IsBusy(exception))
+        {
+            return Busy;
+        }
+
         if (answer is { Outcome: WriteOutcome.Written, Seq: { } seq })
         {
             await changes.PublishAsync(seq);
@@ -36,6 +53,8 @@ public sealed class TaskWriterGrain(TaskDatabase database, IdempotencyKeys keys,
 
     public async Task<long?> DeleteAsync(long id) =>
         (await WriteAsync(new TaskWrite.Delete(id))).Seq;
+
+    private static readonly WriteAnswer Busy = new(WriteOutcome.StoreBusy, null, null);
 
     private static TaskWritten? Written(WriteAnswer answer) =>
         answer is { Task: { } task, Seq: { } seq } ? new TaskWritten(task, seq) : null;

@@ -41,9 +41,10 @@ public sealed class DatabaseOptions
     public long RetainChanges { get; set; } = 100_000;
 
     /// <summary>
-    /// How long a write waits for the store's write lock (held by another writer) before it fails. Kept well
-    /// under Orleans' 30 s call timeout, so no write commits after its caller was told it failed.
+    /// How long after its request arrived a write may still commit; one that cannot (the write lock is held by
+    /// another writer, the store is slow) fails and is not made. Kept under Orleans' 30 s call timeout, so no
+    /// write commits after its caller was told it failed.
     /// </summary>
     [Range(1, 20)]
-    public int WriteLockTimeoutSeconds { get; set; } = 10;
+    public int WriteTimeoutSeconds { get; set; } = 10;
 }

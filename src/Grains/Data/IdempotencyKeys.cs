@@ -60,7 +60,7 @@ public sealed class IdempotencyKeys(TaskDatabase database, IOptions<IdempotencyO
     /// <see cref="WriteOutcome.KeyReused"/> if it was another, and writes nothing.
     /// </summary>
     public Task<WriteAnswer> WriteOnceAsync(IdempotencyKey key, TaskWrite write,
-        Func<DbConnection, DbTransaction, Task<(TaskItem? Task, long? Seq)>> run) =>
+        Func<DbConnection, DbTransaction, Task<(TaskItem? Task, long? Seq)>> run, CancellationToken cancellationToken) =>
         database.WriteAsync(async (connection, transaction) =>
         {
             var fingerprint = Fingerprint(write);
@@ -79,7 +79,7 @@ public sealed class IdempotencyKeys(TaskDatabase database, IOptions<IdempotencyO
             var body = task is null ? null : JsonSerializer.Serialize(task, JsonSerializerOptions.Web);
             await connection.ExecuteAsync(SaveSql, new { key.Scope, key.Key, Fingerprint = fingerprint, Body = body, Seq = seq, CreatedAt = now }, transaction);
             return new WriteAnswer(WriteOutcome.Written, task, seq);
-        });
+        }, cancellationToken);
 
     /// <summary>
     /// What the write is, as SHA-256: its kind, task id and fields, with a create's defaults filled in. So the same

@@ -50,7 +50,7 @@ public sealed partial class TaskDatabase : IAsyncDisposable
                 // opened and closed by that query only, and a handle serves one connection at a time.
                 Pooling = true,
                 // How long a statement waits for another writer's lock (SQLite's busy timeout), in seconds.
-                DefaultTimeout = _options.WriteLockTimeoutSeconds,
+                DefaultTimeout = _options.WriteTimeoutSeconds,
             }.ToString();
             _newConnection = () => new SqliteConnection(connectionString);
             _schema = TaskSchema.Sqlite;
@@ -196,11 +196,14 @@ public sealed partial class TaskDatabase : IAsyncDisposable
         LogCreated(_logger, Provider, database, count);
     }
 
+    /// <summary>How long after its request a write may still commit (<c>WriteTimeoutSeconds</c>).</summary>
+    public TimeSpan WriteTimeout => TimeSpan.FromSeconds(_options.WriteTimeoutSeconds);
+
     /// <summary>
     /// Runs <paramref name="write"/> in a transaction. Its statements are plain SQL on <c>tasks</c>, as any other
-    /// writer's; the store's triggers number and log the changes. Waiting for the write lock is bounded
-    /// (<c>WriteLockTimeoutSeconds</c>, well under Orleans' 30 s call timeout), so a write that could not run in
-    /// time fails rather than committing after its caller was told it failed.
+    /// writer's; the store's triggers number and log the changes. Waiting for the write lock is bounded by
+    /// <see cref="WriteTimeout"/>, and the commit is skipped once <paramref name="cancellationToken"/> is cancelled
+    /// (the write's deadline), so a write that could not run in time fails instead of committing late.
     /// </summary>
     public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken cancellationToken = default)
     {
@@ -209,7 +212,7 @@ public sealed partial class TaskDatabase : IAsyncDisposable
         if (_postgres is not null)
         {
             // SET takes no parameters; the value is a validated whole number.
-            var timeout = _options.WriteLockTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var timeout = _options.WriteTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
             // Then the feed row's lock, which the triggers would take at the first change anyway: taken first, it
             // orders whole transactions, so what a write reads before it changes anything (an idempotency key) is current.
             await connection.ExecuteAsync(
@@ -221,6 +224,15 @@ public sealed partial class TaskDatabase : IAsyncDisposable
         await transaction.CommitAsync(cancellationToken);
         return result;
     }
+
+    /// <summary>True when <paramref name="exception"/> says the store was too busy for a write in time: nothing was written.</summary>
+    public static bool IsBusy(Exception exception) => exception switch
+    {
+        OperationCanceledException => true,
+        SqliteException { SqliteErrorCode: 5 or 6 } => true, // SQLITE_BUSY, SQLITE_LOCKED
+        PostgresException { SqlState: PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.QueryCanceled } => true,
+        _ => false,
+    };
 
     /// <summary>The newest change's sequence number and the oldest position the change log can resume from.</summary>
     public async Task<FeedPosition> ReadFeedAsync(DbConnection connection, CancellationToken cancellationToken) =>
