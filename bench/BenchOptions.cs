@@ -52,6 +52,12 @@ public sealed record BenchOptions
     /// <summary>How many streams may be waiting for their first event at once while opening many.</summary>
     public int ConnectConcurrency { get; init; } = 64;
 
+    /// <summary>
+    /// When set, <c>short</c> fails the run at any level where TaskStream's CPU per stream is more than this many
+    /// times the baseline's (CI's regression guard); otherwise the ratio is only reported.
+    /// </summary>
+    public double? MaxCpuRatio { get; init; }
+
     public bool Build { get; init; } = true;
 
     public string? ResultsDirectory { get; init; }
@@ -94,6 +100,7 @@ public sealed record BenchOptions
           --follow-silos 1,2         silos per level in follow (2: writes via silo 0, followers on silo 1)
           --follow-idle SEC          idle window over which follow reads the silo's CPU time [10]
           --connect-concurrency N    streams waiting for their first event at once [64]
+          --max-cpu-ratio X          short: fail when TaskStream's CPU per stream exceeds X × the baseline's [off]
           --no-build                 do not build src/Silo (Release) first
           --results DIR              where the JSON goes [bench/results]
         """;
@@ -131,6 +138,7 @@ public sealed record BenchOptions
                 "--follow-silos" => options with { FollowSilos = Ints(Value()) },
                 "--follow-idle" => options with { FollowIdle = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
                 "--connect-concurrency" => options with { ConnectConcurrency = Ints(Value())[0] },
+                "--max-cpu-ratio" => options with { MaxCpuRatio = double.Parse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture) },
                 "--results" => options with { ResultsDirectory = Value() },
                 var unknown => throw new ArgumentException($"unknown option '{unknown}'"),
             };

@@ -58,13 +58,16 @@ public static partial class Scenarios
             var slices = options.Smoke ? 1 : 2;
             var slice = options.Duration / slices;
             var results = servers.ToDictionary(s => s.Target, _ => (Stats: new LoadStats(), Elapsed: TimeSpan.Zero));
+            var cpuSeconds = servers.ToDictionary(s => s.Target, _ => 0.0);
             for (var round = 0; round < slices; round++)
             {
                 foreach (var server in round % 2 == 0 ? servers : servers.AsEnumerable().Reverse())
                 {
                     Progress("short", $"{server.Target}: {clients} clients for {slice.TotalSeconds:0.#} s");
+                    var cpuBefore = server.CpuSeconds();
                     var (stats, elapsed) = await Drivers.ClosedLoopAsync(context.Load, server.Url(path), plan, clients, slice, context.Token);
                     server.EnsureRunning($"{clients} clients");
+                    cpuSeconds[server.Target] += server.CpuSeconds() - cpuBefore;
                     results[server.Target].Stats.Add(stats);
                     results[server.Target] = (results[server.Target].Stats, results[server.Target].Elapsed + elapsed);
                 }
@@ -93,8 +96,18 @@ public static partial class Scenarios
             section.Add(new Row(c, "TTFE p50", "ms", ts.Stats.TtfePercentile(50), bl.Stats.TtfePercentile(50)));
             section.Add(new Row(c, "TTFE p99", "ms", ts.Stats.TtfePercentile(99), bl.Stats.TtfePercentile(99)));
             section.Add(new Row(c, "errors", "count", ts.Stats.Errors, bl.Stats.Errors));
+            double CpuPerThousand(Target target) => cpuSeconds[target] / results[target].Stats.Ok * 1000;
+            var cpu = section.Add(new Row(c, "CPU per 1,000 streams", "CPU s", CpuPerThousand(Target.TaskStream), CpuPerThousand(Target.Baseline)));
+            if (options.MaxCpuRatio is { } max)
+            {
+                section.Rows[^1] = cpu with { Target = $"≤{max:0.0#}× baseline (guard)", TargetMet = cpu.Ratio <= max };
+                report.Check(cpu.Ratio <= max, "short",
+                    $"{c}: TaskStream's CPU per stream is {cpu.Ratio:0.00}× the baseline's, over the {max:0.0#}× guard (--max-cpu-ratio)", Target.TaskStream);
+            }
         }
 
+        section.Notes.Add("CPU per 1,000 streams: the server process's user + system time (/proc/PID/stat) over the measured slices, " +
+            "per 1,000 streams completed; the load client runs in another process");
         Report.Print(section);
     }
 

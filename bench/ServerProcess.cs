@@ -219,6 +219,9 @@ public sealed class ServerProcess : IAsyncDisposable
             + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>CPU time the server has used so far (user + system), in seconds: <see cref="CpuTicks"/> at 100 per second.</summary>
+    public double CpuSeconds() => CpuTicks() / 100.0;
+
     /// <summary>File descriptors the server holds now (sockets, database files): /proc/PID/fd.</summary>
     public int OpenFiles() => Directory.GetFileSystemEntries($"/proc/{Pid}/fd").Length;
 

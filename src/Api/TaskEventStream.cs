@@ -31,6 +31,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     private TaskStreamMetrics? _metrics;
     private long _endedAt;
     private bool _live;
+    private bool _exhausted; // MoveNextAsync() returned false: the enumeration completed
 
     public async Task ExecuteAsync(HttpContext http)
     {
@@ -58,8 +59,11 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             if (!query.Follow && (query.ResumeAfter is not null || query.After > 0))
             {
                 // Nothing left for a resuming client: 204 is what makes a browser EventSource stop reconnecting.
-                if (!await enumerator.MoveNextAsync() || enumerator.Current is not TaskItem)
+                var any = await enumerator.MoveNextAsync();
+                if (!any || enumerator.Current is not TaskItem)
                 {
+                    // Only the query's closing QueryCompleted came: reading past it completes the enumeration.
+                    _exhausted = !any || !await enumerator.MoveNextAsync();
                     http.Response.StatusCode = StatusCodes.Status204NoContent;
                     outcome = "no-content";
                     await heartbeat.SendAsync(http.Response.CompleteAsync());
@@ -69,10 +73,12 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
                 haveFirst = true;
             }
 
-            await heartbeat.SendAsync(StartAsync(http, token));
+            // The headers go out with the first send, which comes before the relay first waits for a result
+            // (NextAsync): never held back by a slow query, and in one send with events that were already there.
+            SetHeaders(http);
             await SseFormatter.WriteAsync(EventsAsync(enumerator, haveFirst, heartbeat, options, token),
                 new UnflushedPipeStream(http.Response.BodyWriter), WriteData, token);
-            // Finish the response now; the client need not wait for the grain's final Dispose round trip below.
+            // Finish the response now; the client need not wait for a final Dispose round trip below.
             await heartbeat.SendAsync(http.Response.CompleteAsync());
         }
         catch (Exception) when (token.IsCancellationRequested)
@@ -96,15 +102,24 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             LogStreamFailed(relay.Logger, exception);
             if (!http.Response.HasStarted)
             {
-                await heartbeat.SendAsync(StartAsync(http, CancellationToken.None));
+                SetHeaders(http);
+                await heartbeat.SendAsync(http.Response.StartAsync(CancellationToken.None));
             }
         }
         finally
         {
             MarkEnded();
-            // Returns once the grain has disposed its iterator, and so closed the query's connection.
-            // Orleans' proxy logs and swallows a failed dispose (a silo that is gone).
-            await enumerator.DisposeAsync();
+            // After MoveNextAsync() returned false the grain has already removed and disposed its enumerator (it
+            // answers Completed only after that), so the proxy's DisposeAsync would be one more grain call that finds
+            // nothing. Skipping it leaks nothing: the proxy holds a CancellationTokenSource only when the grain call
+            // got a token of its own (QueryAsync gets none). On every other path the grain may still hold it.
+            if (!_exhausted)
+            {
+                // Returns once the grain has disposed its iterator, and so closed the query's connection.
+                // Orleans' proxy logs and swallows a failed dispose (a silo that is gone).
+                await enumerator.DisposeAsync();
+            }
+
             if (outcome is "completed" or "no-content")
             {
                 // Its iterator ran to the end and was disposed inside the grain: the grain is free again.
@@ -140,7 +155,8 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         public ILogger Logger { get; } = logger;
     }
 
-    private static async Task StartAsync(HttpContext http, CancellationToken token)
+    /// <summary>The stream's status and headers, to go out with its first send.</summary>
+    private static void SetHeaders(HttpContext http)
     {
         var response = http.Response;
         response.StatusCode = StatusCodes.Status200OK;
@@ -150,9 +166,6 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         response.Headers.ContentEncoding = "identity";
         response.Headers["X-Accel-Buffering"] = "no"; // tells nginx-style proxies not to buffer the stream
         http.Features.GetRequiredFeature<IHttpResponseBodyFeature>().DisableBuffering();
-        // Send the headers now: SSE results otherwise hold them back until the first event is written.
-        await response.StartAsync(token);
-        await response.Body.FlushAsync(token);
     }
 
     private async IAsyncEnumerable<SseItem<object>> EventsAsync(
@@ -179,6 +192,8 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             var next = pacing > TimeSpan.Zero ? MoveNextThenPaceAsync(results, pacing, token) : results.MoveNextAsync();
             more = await NextAsync(next, heartbeat, token);
         }
+
+        _exhausted = true;
 
         if (!query.Follow)
         {
@@ -232,8 +247,8 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     }
 
     /// <summary>
-    /// The next result, if it is there already; otherwise sends what was written so far (events that were
-    /// ready at once go out in one send) and waits, letting the <see cref="HeartbeatMonitor"/> write a
+    /// The next result, if it is there already; otherwise sends what was written so far (the headers, and events
+    /// that were ready at once, go out in one send) and waits, letting the <see cref="HeartbeatMonitor"/> write a
     /// <c>:</c> comment meanwhile if the wait is long.
     /// </summary>
     private async ValueTask<bool> NextAsync(

@@ -1,4 +1,3 @@
-using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -25,7 +24,7 @@ public static class TaskStreamApi
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<StreamLimitsOptions>().BindConfiguration(StreamLimitsOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
-        services.AddRateLimiter(limiter => limiter.AddPolicy<IPAddress, StreamCapPolicy>(StreamCapPolicy.Name));
+        services.AddSingleton<StreamCapPolicy>();
         // Who a client is (ClientAddress): forwarded addresses from named proxies only; loopback trust without credentials.
         services.AddOptions<NetworkOptions>().BindConfiguration(NetworkOptions.Section)
             .BindSingleValue($"{NetworkOptions.Section}:TrustedProxies", network => network.TrustedProxies, (network, proxies) => network.TrustedProxies = proxies)
@@ -50,19 +49,25 @@ public static class TaskStreamApi
         var tasks = app.MapGroup("/tasks");
         // The seed had two implementations of one contract; here both routes are the same handler. Streams are
         // capped (StreamCapPolicy); the list is not: it is short, and should answer while the silo is full of streams.
-        tasks.MapGet("/stream", StreamTasks).RequireRateLimiting(StreamCapPolicy.Name);
-        tasks.MapGet("/stream-function", StreamTasks).RequireRateLimiting(StreamCapPolicy.Name);
+        tasks.MapGet("/stream", StreamTasks);
+        tasks.MapGet("/stream-function", StreamTasks);
         tasks.MapGet("/list", ListTasks);
         app.MapGet("/status", GetStatus);
         app.MapTaskWrites();
         return app;
     }
 
-    internal static Results<TaskEventStream, ValidationProblem> StreamTasks(HttpRequest request, QueryGrainPool grains)
+    internal static Results<TaskEventStream, ValidationProblem, ProblemHttpResult> StreamTasks(
+        HttpRequest request, QueryGrainPool grains, StreamCapPolicy caps)
     {
         if (!TaskQueryParameters.TryParse(request, forStream: true, out var query, out var errors))
         {
             return Invalid(errors);
+        }
+
+        if (caps.TryAdmit(request.HttpContext) is { } refused)
+        {
+            return refused;
         }
 
         return new TaskEventStream(grains.Rent(), query);

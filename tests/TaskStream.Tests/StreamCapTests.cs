@@ -33,7 +33,7 @@ public sealed class StreamCapTests
             await AssertRefusalAsync(refusal, HttpStatusCode.ServiceUnavailable, "TaskStream:Limits:MaxStreams");
         }
 
-        // Refused before the endpoint ran: only the 20 admitted streams (each has had its first task) activated a grain.
+        // Refused before a grain was rented: only the 20 admitted streams (each has had its first task) activated one.
         await Task.WhenAll(open.Select(FirstEventAsync));
         Assert.Equal((20, 20), (metrics.ActiveStreams, metrics.QueryGrains));
         Assert.Equal((10, 0), (metrics.RefusedBySiloCap, metrics.RefusedByClientCap));
