@@ -14,7 +14,7 @@ public sealed record BenchOptions
 
     public bool Smoke { get; init; }
 
-    /// <summary>Load before measuring, per target: the JIT needs about 20 s of it here (FACTS.md).</summary>
+    /// <summary>Load before measuring, per target: the JIT needs about 20 s of it on a 2-core machine before figures settle.</summary>
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(20);
 
     /// <summary>Measured time per concurrency level in <c>short</c>.</summary>

@@ -6,13 +6,13 @@ namespace TaskStream.Grains;
 /// <inheritdoc cref="ITaskQueryGrain"/>
 /// <remarks>
 /// Random placement spreads query grains over every silo. The default (resource-optimised, preferring the
-/// local silo) put nearly all of them on the silo that took the request (FACTS.md), which neither uses the
+/// local silo) put 60 of 60 new grains on the silo that took the request in a trial, which neither uses the
 /// cluster nor shows anything in a failover demo.
 /// </remarks>
 [Orleans.Placement.RandomPlacement]
 public sealed class TaskQueryGrain(TaskDatabase database, ChangeFeed changes, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
 {
-    // Enumeration calls interleave (FACTS.md), so the grain's own turn-based concurrency would not stop a
+    // Orleans runs an iterator's enumeration calls always-interleaved, so the grain's own turn-based concurrency would not stop a
     // second query from starting beside the first. Callers lend a grain to one query at a time; this checks it.
     private bool _running;
     private readonly string _silo = silo.SiloAddress.ToString();
@@ -29,7 +29,7 @@ public sealed class TaskQueryGrain(TaskDatabase database, ChangeFeed changes, Ta
         return Task.CompletedTask;
     }
 
-    // [EnumeratorCancellation] is what lets the caller's cancellation reach this iterator (FACTS.md);
+    // [EnumeratorCancellation] is what lets the caller's cancellation reach this iterator;
     // a plain token parameter would never be cancelled here.
     public async IAsyncEnumerable<TaskQueryEvent> QueryAsync(
         TaskQuery query, [EnumeratorCancellation] CancellationToken cancellationToken = default)

@@ -29,7 +29,7 @@ public static class TaskStreamHost
         builder.Services.AddTaskStreamGrains();
         builder.Services.AddTaskStreamApi();
         builder.AddTaskStreamOperations();
-        // Many SSE clients connect at once (the default backlog of 512 overflowed at 5,000, FACTS.md);
+        // Many SSE clients connect at once (the default backlog of 512 overflowed when 5,000 clients connected at once in a trial);
         // the kernel caps this at net.core.somaxconn.
         builder.Services.Configure<SocketTransportOptions>(sockets =>
             sockets.Backlog = builder.Configuration.GetValue("TaskStream:Server:ListenBacklog", 4096));
