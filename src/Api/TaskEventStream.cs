@@ -104,13 +104,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             MarkEnded();
             // Returns once the grain has disposed its iterator, and so closed the query's connection.
             // Orleans' proxy logs and swallows a failed dispose (a silo that is gone).
-            await enumerator.DisposeAsync();
-            if (outcome is "completed" or "no-content")
-            {
-                // Its iterator ran to the end and was disposed inside the grain: the grain is free again.
-                // After a cancellation its cleanup may still be running, so that grain is not reused.
-                lease.Release();
-            }
+            await lease.EndAsync(enumerator, ranToEnd: outcome is "completed" or "no-content");
 
             var duration = Stopwatch.GetElapsedTime(started);
             CountSentEvents();

@@ -74,19 +74,7 @@ public static class TaskStreamApi
         var max = options.Value.MaxTasks;
         var capped = query.Limit is null || query.Limit > max;
         var take = capped ? max : query.Limit!.Value;
-        var tasks = new List<TaskItem>(Math.Min(take + 1, 1024));
-        var grainQuery = query with { Limit = capped ? max + 1 : take };
-        var lease = grains.Rent();
-        await foreach (var item in lease.Grain.QueryAsync(grainQuery).WithBatchSize(1000).WithCancellation(cancellationToken))
-        {
-            if (item is TaskItem task)
-            {
-                tasks.Add(task);
-            }
-        }
-
-        lease.Release(); // only reached when the query ran to its end
-
+        var tasks = await grains.ReadTasksAsync(query with { Limit = capped ? max + 1 : take }, batchSize: 1000, cancellationToken);
         long? nextAfter = null;
         if (tasks.Count > take)
         {

@@ -54,18 +54,8 @@ public static class TaskWriteApi
             return Invalid(errors);
         }
 
-        TaskItem? found = null;
-        var lease = grains.Rent();
-        await foreach (var item in lease.Grain.QueryAsync(new TaskQuery(After: taskId - 1, Limit: 1)).WithCancellation(cancellationToken))
-        {
-            if (item is TaskItem task && task.Id == taskId)
-            {
-                found = task;
-            }
-        }
-
-        lease.Release(); // only reached when the query ran to its end
-        return found is null ? NotFound(taskId) : TypedResults.Ok(found);
+        var tasks = await grains.ReadTasksAsync(new TaskQuery(After: taskId - 1, Limit: 1), batchSize: 100, cancellationToken);
+        return tasks is [var found] && found.Id == taskId ? TypedResults.Ok(found) : NotFound(taskId);
     }
 
     internal static async Task<Results<Created<TaskItem>, ValidationProblem, ProblemHttpResult>> CreateTask(
