@@ -27,6 +27,7 @@ public static class TaskStreamApi
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddRateLimiter(limiter => limiter.AddPolicy<IPAddress, StreamCapPolicy>(StreamCapPolicy.Name));
         services.AddSingleton<QueryGrainPool>();
+        services.AddSingleton<ReadLimiter>();
         services.AddSingleton<HeartbeatMonitor>();
         services.AddSingleton<TaskEventStream.Services>();
         services.AddTaskWrites();
@@ -43,7 +44,7 @@ public static class TaskStreamApi
     {
         var tasks = app.MapGroup("/tasks");
         // The seed had two implementations of one contract; here both routes are the same handler. Streams are
-        // capped (StreamCapPolicy); the list is not: it is short, and should answer while the silo is full of streams.
+        // capped (StreamCapPolicy); the list has its own bound (ReadLimiter), so it answers while the silo is full of streams.
         tasks.MapGet("/stream", StreamTasks).RequireRateLimiting(StreamCapPolicy.Name);
         tasks.MapGet("/stream-function", StreamTasks).RequireRateLimiting(StreamCapPolicy.Name);
         tasks.MapGet("/list", ListTasks);
@@ -62,12 +63,19 @@ public static class TaskStreamApi
         return new TaskEventStream(grains.Rent(), query);
     }
 
-    internal static async Task<Results<Ok<TaskList>, ValidationProblem>> ListTasks(
-        HttpRequest request, QueryGrainPool grains, IOptions<ListOptions> options, CancellationToken cancellationToken)
+    internal static async Task<Results<TimedOk<TaskList>, ValidationProblem, ProblemHttpResult>> ListTasks(
+        HttpRequest request, QueryGrainPool grains, ReadLimiter reads, IOptions<ListOptions> options, CancellationToken cancellationToken)
     {
         if (!TaskQueryParameters.TryParse(request, forStream: false, out var query, out var errors))
         {
             return Invalid(errors);
+        }
+
+        // Held for the query only: the permit is back before the answer is sent.
+        using var permit = await reads.AcquireAsync(cancellationToken);
+        if (!permit.IsAcquired)
+        {
+            return reads.Busy(request.HttpContext.Response);
         }
 
         // Without a limit, or past the cap, read one task more than fits to learn whether to send next_after.
@@ -82,7 +90,7 @@ public static class TaskStreamApi
             nextAfter = tasks[^1].Id;
         }
 
-        return TypedResults.Ok(new TaskList(tasks, tasks.Count, StreamingAvailable: true, nextAfter));
+        return new TimedOk<TaskList>(new TaskList(tasks, tasks.Count, StreamingAvailable: true, nextAfter));
     }
 
     internal static Ok<StatusResponse> GetStatus(

@@ -46,12 +46,18 @@ public static class TaskWriteApi
     }
 
     internal static async Task<Results<Ok<TaskItem>, ProblemHttpResult, ValidationProblem>> GetTask(
-        string id, QueryGrainPool grains, CancellationToken cancellationToken)
+        string id, HttpResponse response, QueryGrainPool grains, ReadLimiter reads, CancellationToken cancellationToken)
     {
         Dictionary<string, string[]> errors = [];
         if (ParseId(id, errors) is not { } taskId)
         {
             return Invalid(errors);
+        }
+
+        using var permit = await reads.AcquireAsync(cancellationToken);
+        if (!permit.IsAcquired)
+        {
+            return reads.Busy(response);
         }
 
         var tasks = await grains.ReadTasksAsync(new TaskQuery(After: taskId - 1, Limit: 1), batchSize: 100, cancellationToken);
