@@ -29,6 +29,9 @@ public sealed record BenchOptions
 
     public int[] IdleStreams { get; init; } = [1_000, 5_000, 10_000];
 
+    /// <summary>Streams per case in <c>idle</c>'s row-width comparison (short rows, then 2,000-character descriptions).</summary>
+    public int IdleWideStreams { get; init; } = 1_000;
+
     public int CancelClients { get; init; } = 500;
 
     /// <summary>Silos per level in <c>scale</c>: each level is a fresh cluster of that many.</summary>
@@ -72,6 +75,7 @@ public sealed record BenchOptions
         LargeTasks = 20_000,
         LargeRuns = 1,
         IdleStreams = [20],
+        IdleWideStreams = 20,
         CancelClients = 10,
         ScaleSilos = [1, 2, 3],
         ScaleClients = 6,
@@ -130,6 +134,7 @@ public sealed record BenchOptions
                 "--large-tasks" => options with { LargeTasks = Ints(Value())[0] },
                 "--large-runs" => options with { LargeRuns = Ints(Value())[0] },
                 "--idle-streams" => options with { IdleStreams = Ints(Value()) },
+                "--idle-wide-streams" => options with { IdleWideStreams = Ints(Value())[0] },
                 "--cancel-clients" => options with { CancelClients = Ints(Value())[0] },
                 "--scale-silos" => options with { ScaleSilos = Ints(Value()) },
                 "--scale-clients" => options with { ScaleClients = Ints(Value())[0] },

@@ -206,7 +206,7 @@ public static partial class Scenarios
             {
                 var config = new ServerConfig(database, 1_000, EventIntervalMs: 600_000, LogStreams: false);
                 await using var server = await context.StartAsync(target, config);
-                results[target] = await MeasureIdleAsync(context, section, server, n, idleWarmup);
+                results[target] = await MeasureIdleAsync(context, section, server, n, idleWarmup, "/tasks/stream?limit=5", "/tasks/stream?limit=5");
             }
 
             var (ts, bl) = (results[Target.TaskStream], results[Target.Baseline]);
@@ -241,9 +241,58 @@ public static partial class Scenarios
             }
         }
 
+        await IdleRowWidthAsync(context, section, idleWarmup);
         section.Notes.Add("memory per stream = (server RSS 2 s after all N got their first event − RSS of the warm, drained server) / N");
         section.Notes.Add($"servers inherit this shell's open-files limit; a stream that holds its SQLite connection pins ~3 fds (socket, db, WAL)");
         Report.Print(section);
+    }
+
+    /// <summary>
+    /// What row width costs an idle stream: without a limit each query reads a whole page (512 rows) and holds it
+    /// while it waits, so memory per stream is page size × row width. The same N streams of <c>/tasks/stream</c>
+    /// on 1,000 short rows, then on the same rows with 2,000-character descriptions (the most a write allows).
+    /// </summary>
+    private static async Task IdleRowWidthAsync(BenchContext context, Section section, TimeSpan warmup)
+    {
+        var n = context.Options.IdleWideStreams;
+        foreach (var (rows, width) in new[] { ("short rows", 0), ("2,000-char descriptions", 2_000) })
+        {
+            var database = context.Paths.NewDatabase($"idle-{width}");
+            var results = new Dictionary<Target, IdleResult>();
+            foreach (var target in new[] { Target.TaskStream, Target.Baseline })
+            {
+                // The silo (first) creates and seeds the database; the rows are widened before anything reads them.
+                await using var server = await context.StartAsync(target, new ServerConfig(database, 1_000, EventIntervalMs: 600_000, LogStreams: false));
+                if (target == Target.TaskStream && width > 0)
+                {
+                    await WidenDescriptionsAsync(database, width, context.Token);
+                }
+
+                // Warmed up on short streams: rounds of whole wide pages would grow the heap first, and RSS would
+                // then not show what the measured streams hold.
+                results[target] = await MeasureIdleAsync(context, section, server, n, warmup, "/tasks/stream", "/tasks/stream?limit=5");
+            }
+
+            var (ts, bl) = (results[Target.TaskStream], results[Target.Baseline]);
+            var c = $"{n:#,0} streams, {rows}";
+            section.Add(new Row(c, "streams open", "count", ts.Stats.Ok, bl.Stats.Ok));
+            section.Add(new Row(c, "memory per stream", "KB", ts.KbPerStream, bl.KbPerStream));
+            section.Add(new Row(c, "TTFE p99", "ms", ts.Stats.TtfePercentile(99), bl.Stats.TtfePercentile(99)));
+            section.Add(new Row(c, "errors", "count", ts.Stats.Errors, bl.Stats.Errors));
+        }
+
+        section.Notes.Add($"row width: {n:#,0} streams of /tasks/stream (no limit: a whole 512-row page per query) on 1,000 tasks, " +
+            "short seed rows, then every description 2,000 characters; warm-up on /tasks/stream?limit=5");
+    }
+
+    private static async Task WidenDescriptionsAsync(string database, int characters, CancellationToken cancellationToken)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Default Timeout=30");
+        await connection.OpenAsync(cancellationToken);
+        await using var widen = connection.CreateCommand();
+        widen.CommandText = "UPDATE tasks SET description = $description";
+        widen.Parameters.AddWithValue("$description", string.Concat(Enumerable.Repeat("Wide row. ", characters / 10)));
+        await widen.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private sealed record IdleResult(LoadStats Stats, double KbPerStream, double FilesPerStream, double OpenSeconds, string? Crashed);
@@ -252,10 +301,10 @@ public static partial class Scenarios
     /// One idle level on one fresh server. A server that dies under the load is an outcome to report (with
     /// its exit code and last words), not the end of the scenario: the other target and levels still run.
     /// </summary>
-    private static async Task<IdleResult> MeasureIdleAsync(BenchContext context, Section section, ServerProcess server, int n, TimeSpan warmup)
+    private static async Task<IdleResult> MeasureIdleAsync(BenchContext context, Section section, ServerProcess server, int n, TimeSpan warmup,
+        string path, string warmupPath)
     {
         var (report, target) = (context.Report, server.Target);
-        const string path = "/tasks/stream?limit=5";
         if (warmup > TimeSpan.Zero)
         {
             await WarmUpAsync(context, section, server, async () =>
@@ -264,7 +313,7 @@ public static partial class Scenarios
                 var start = Stopwatch.GetTimestamp();
                 while (Stopwatch.GetElapsedTime(start) < warmup && stats.Errors == 0)
                 {
-                    var round = await OpenAndHoldAsync(context, server, path, Math.Min(200, n));
+                    var round = await OpenAndHoldAsync(context, server, warmupPath, Math.Min(200, n));
                     round.Release();
                     await round.AllDone;
                     stats.Add(round.Stats);

@@ -7,8 +7,11 @@ namespace TaskStream.Api;
 /// <summary>
 /// Lends out TaskQuery grains so their activations are reused rather than created and collected for every
 /// request: that churn, not the query, was most of a short stream's cost. A grain is lent to one request
-/// at a time and comes back only after its enumeration was disposed, so an activation still runs exactly one
-/// query at a time, on a connection it opened for that query. <c>PoolSize = 0</c> gives every request a new grain.
+/// at a time and comes back only after its query ran to its end and its enumeration was disposed, so an
+/// activation still runs exactly one query at a time, on a connection it opened for that query. Every other
+/// grain is deactivated as its enumeration is disposed (<see cref="QueryGrainDeactivator"/>), so this silo's
+/// requests leave at most <c>PoolSize</c> idle activations behind, however they end. <c>PoolSize = 0</c> gives
+/// every request a new grain.
 /// </summary>
 public sealed class QueryGrainPool(IGrainFactory grains, IOptions<QueryGrainPoolOptions> options)
 {
@@ -31,34 +34,86 @@ public sealed class QueryGrainPool(IGrainFactory grains, IOptions<QueryGrainPool
         return new QueryGrainLease(this, grain);
     }
 
-    internal void Return(ITaskQueryGrain grain)
+    /// <summary>Runs a query to its end on a lent grain and returns its tasks.</summary>
+    public async Task<List<TaskItem>> ReadTasksAsync(TaskQuery query, int batchSize, CancellationToken cancellationToken)
+    {
+        var tasks = new List<TaskItem>(Math.Min(query.Limit ?? 16, 1024));
+        var lease = Rent();
+        var results = lease.Grain.QueryAsync(query).WithBatchSize(batchSize).GetAsyncEnumerator(cancellationToken);
+        var ranToEnd = false;
+        try
+        {
+            while (await results.MoveNextAsync())
+            {
+                if (results.Current is TaskItem task)
+                {
+                    tasks.Add(task);
+                }
+            }
+
+            ranToEnd = true;
+        }
+        finally
+        {
+            await lease.EndAsync(results, ranToEnd, exhausted: ranToEnd);
+        }
+
+        return tasks;
+    }
+
+    /// <summary>Takes a place for a grain about to come back; false when the pool is full.</summary>
+    internal bool TryReserve()
     {
         if (Interlocked.Increment(ref _idleCount) <= _capacity)
         {
-            _idle.Enqueue(grain);
+            return true;
         }
-        else
-        {
-            Interlocked.Decrement(ref _idleCount); // full: the activation is collected when it has been idle long enough
-        }
+
+        Interlocked.Decrement(ref _idleCount);
+        return false;
     }
+
+    internal void Return(ITaskQueryGrain grain) => _idle.Enqueue(grain);
 }
 
-/// <summary>
-/// One request's grain. <see cref="Release"/> it once the enumeration has been disposed; a grain whose
-/// query failed is not released, as its silo may be gone.
-/// </summary>
+/// <summary>One request's grain. <see cref="EndAsync"/> ends its query, however the query went.</summary>
 public sealed class QueryGrainLease(QueryGrainPool pool, ITaskQueryGrain grain)
 {
-    private int _released;
-
     public ITaskQueryGrain Grain { get; } = grain;
 
-    public void Release()
+    /// <summary>
+    /// Disposes the query's enumeration, which returns once the grain has disposed its iterator. A grain whose
+    /// query ran to its end goes back to the pool if there is room. Any other (cancelled or failed: its cleanup
+    /// may still be running, or its silo may be gone) is told to deactivate instead of idling until Orleans
+    /// collects it.
+    /// </summary>
+    /// <param name="exhausted">
+    /// MoveNextAsync() returned false. The grain had then already removed and disposed its enumerator (it answers
+    /// Completed only after that), so the proxy's DisposeAsync would be one more grain call that finds nothing; a
+    /// grain going back to the pool skips it, which leaks nothing: the proxy holds a CancellationTokenSource only when
+    /// the grain call got a token of its own (QueryAsync gets none). A grain told to deactivate is told through that call.
+    /// </param>
+    public async ValueTask EndAsync(IAsyncEnumerator<TaskQueryEvent> results, bool ranToEnd, bool exhausted)
     {
-        if (Interlocked.Exchange(ref _released, 1) == 0)
+        if (ranToEnd && pool.TryReserve())
         {
+            if (!exhausted)
+            {
+                await results.DisposeAsync();
+            }
+
             pool.Return(Grain);
+            return;
+        }
+
+        RequestContext.Set(QueryGrainDeactivator.DeactivateKey, true);
+        try
+        {
+            await results.DisposeAsync();
+        }
+        finally
+        {
+            RequestContext.Remove(QueryGrainDeactivator.DeactivateKey);
         }
     }
 }

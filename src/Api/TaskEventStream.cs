@@ -109,23 +109,8 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         finally
         {
             MarkEnded();
-            // After MoveNextAsync() returned false the grain has already removed and disposed its enumerator (it
-            // answers Completed only after that), so the proxy's DisposeAsync would be one more grain call that finds
-            // nothing. Skipping it leaks nothing: the proxy holds a CancellationTokenSource only when the grain call
-            // got a token of its own (QueryAsync gets none). On every other path the grain may still hold it.
-            if (!_exhausted)
-            {
-                // Returns once the grain has disposed its iterator, and so closed the query's connection.
-                // Orleans' proxy logs and swallows a failed dispose (a silo that is gone).
-                await enumerator.DisposeAsync();
-            }
-
-            if (outcome is "completed" or "no-content")
-            {
-                // Its iterator ran to the end and was disposed inside the grain: the grain is free again.
-                // After a cancellation its cleanup may still be running, so that grain is not reused.
-                lease.Release();
-            }
+            // Returns once the grain has disposed its iterator, and so closed the query's connection.
+            await lease.EndAsync(enumerator, ranToEnd: outcome is "completed" or "no-content", exhausted: _exhausted);
 
             var duration = Stopwatch.GetElapsedTime(started);
             CountSentEvents();

@@ -32,6 +32,7 @@ public static class TaskStreamApi
         services.AddSingleton<IPostConfigureOptions<ForwardedHeadersOptions>, TrustedProxies>();
         services.AddSingleton<LoopbackTrust>();
         services.AddSingleton<QueryGrainPool>();
+        services.AddSingleton<ReadLimiter>();
         services.AddSingleton<HeartbeatMonitor>();
         services.AddSingleton<TaskEventStream.Services>();
         services.AddTaskWrites();
@@ -48,7 +49,7 @@ public static class TaskStreamApi
     {
         var tasks = app.MapGroup("/tasks");
         // The seed had two implementations of one contract; here both routes are the same handler. Streams are
-        // capped (StreamCapPolicy); the list is not: it is short, and should answer while the silo is full of streams.
+        // capped (StreamCapPolicy); the list has its own bound (ReadLimiter), so it answers while the silo is full of streams.
         tasks.MapGet("/stream", StreamTasks);
         tasks.MapGet("/stream-function", StreamTasks);
         tasks.MapGet("/list", ListTasks);
@@ -73,31 +74,26 @@ public static class TaskStreamApi
         return new TaskEventStream(grains.Rent(), query);
     }
 
-    internal static async Task<Results<Ok<TaskList>, ValidationProblem>> ListTasks(
-        HttpRequest request, QueryGrainPool grains, IOptions<ListOptions> options, CancellationToken cancellationToken)
+    internal static async Task<Results<TimedOk<TaskList>, ValidationProblem, ProblemHttpResult>> ListTasks(
+        HttpRequest request, QueryGrainPool grains, ReadLimiter reads, IOptions<ListOptions> options, CancellationToken cancellationToken)
     {
         if (!TaskQueryParameters.TryParse(request, forStream: false, out var query, out var errors))
         {
             return Invalid(errors);
         }
 
+        // Held for the query only: the permit is back before the answer is sent.
+        using var permit = await reads.AcquireAsync(cancellationToken);
+        if (!permit.IsAcquired)
+        {
+            return reads.Busy(request.HttpContext.Response);
+        }
+
         // Without a limit, or past the cap, read one task more than fits to learn whether to send next_after.
         var max = options.Value.MaxTasks;
         var capped = query.Limit is null || query.Limit > max;
         var take = capped ? max : query.Limit!.Value;
-        var tasks = new List<TaskItem>(Math.Min(take + 1, 1024));
-        var grainQuery = query with { Limit = capped ? max + 1 : take };
-        var lease = grains.Rent();
-        await foreach (var item in lease.Grain.QueryAsync(grainQuery).WithBatchSize(1000).WithCancellation(cancellationToken))
-        {
-            if (item is TaskItem task)
-            {
-                tasks.Add(task);
-            }
-        }
-
-        lease.Release(); // only reached when the query ran to its end
-
+        var tasks = await grains.ReadTasksAsync(query with { Limit = capped ? max + 1 : take }, batchSize: 1000, cancellationToken);
         long? nextAfter = null;
         if (tasks.Count > take)
         {
@@ -105,7 +101,7 @@ public static class TaskStreamApi
             nextAfter = tasks[^1].Id;
         }
 
-        return TypedResults.Ok(new TaskList(tasks, tasks.Count, StreamingAvailable: true, nextAfter));
+        return new TimedOk<TaskList>(new TaskList(tasks, tasks.Count, StreamingAvailable: true, nextAfter));
     }
 
     internal static Ok<StatusResponse> GetStatus(

@@ -48,7 +48,7 @@ public static class TaskWriteApi
     }
 
     internal static async Task<Results<Ok<TaskItem>, ProblemHttpResult, ValidationProblem>> GetTask(
-        string id, QueryGrainPool grains, CancellationToken cancellationToken)
+        string id, HttpResponse response, QueryGrainPool grains, ReadLimiter reads, CancellationToken cancellationToken)
     {
         Dictionary<string, string[]> errors = [];
         if (ParseId(id, errors) is not { } taskId)
@@ -56,18 +56,14 @@ public static class TaskWriteApi
             return Invalid(errors);
         }
 
-        TaskItem? found = null;
-        var lease = grains.Rent();
-        await foreach (var item in lease.Grain.QueryAsync(new TaskQuery(After: taskId - 1, Limit: 1)).WithCancellation(cancellationToken))
+        using var permit = await reads.AcquireAsync(cancellationToken);
+        if (!permit.IsAcquired)
         {
-            if (item is TaskItem task && task.Id == taskId)
-            {
-                found = task;
-            }
+            return reads.Busy(response);
         }
 
-        lease.Release(); // only reached when the query ran to its end
-        return found is null ? NotFound(taskId) : TypedResults.Ok(found);
+        var tasks = await grains.ReadTasksAsync(new TaskQuery(After: taskId - 1, Limit: 1), batchSize: 100, cancellationToken);
+        return tasks is [var found] && found.Id == taskId ? TypedResults.Ok(found) : NotFound(taskId);
     }
 
     internal static async Task<Results<Created<TaskItem>, ValidationProblem, ProblemHttpResult>> CreateTask(

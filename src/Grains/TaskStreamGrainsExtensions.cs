@@ -22,6 +22,7 @@ public static class TaskStreamGrainsExtensions
         services.AddSingleton<IdempotencyKeys>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ChangeFeed>());
+        services.AddSingleton<IIncomingGrainCallFilter, QueryGrainDeactivator>();
         services.AddHostedService<DatabaseInitializer>();
         return services;
     }

@@ -44,6 +44,7 @@ public static class OperationsApi
                 metrics.AddView(OnlyThisHost(services.GetRequiredService<IMeterFactory>())));
         }
 
+        builder.Services.AddSingleton<DatabaseCheck>(); // one instance, for its cached answer
         builder.Services.AddHealthChecks()
             .AddCheck<SiloActiveCheck>("silo", tags: [ReadyTag])
             .AddCheck<DatabaseCheck>("database", tags: [ReadyTag], timeout: TimeSpan.FromSeconds(5));
