@@ -21,6 +21,12 @@ fi
 read -r pg_version pg_cluster _ < <(pg_lsclusters -h | head -n 1)
 pg_ctlcluster "$pg_version" "$pg_cluster" start 2>/dev/null || true
 for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 && break; sleep 0.5; done
+# Test classes run side by side, each with silos and pools of its own: 100 connections (the default) ran out.
+if [ "$(su postgres -c "psql -qtAc 'SHOW max_connections'")" -lt 300 ]; then
+  su postgres -c "psql -qc 'ALTER SYSTEM SET max_connections = 300'" >/dev/null
+  pg_ctlcluster "$pg_version" "$pg_cluster" restart
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 && break; sleep 0.5; done
+fi
 su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'taskstream'\"" | grep -q 1 \
   || su postgres -c "psql -qc \"CREATE ROLE taskstream LOGIN PASSWORD 'taskstream' CREATEDB\""
 # Test databases an interrupted earlier run left behind (the tests drop their own).
