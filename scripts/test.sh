@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every TaskStream test on a fresh machine. It first installs and starts what the tests drive besides
-# .NET — curl, PostgreSQL (started, with a role that may create databases), redis-server (the tests start
-# their own on free ports), Debian's chromium, and the npm clients in tests/clients (eventsource,
-# playwright-core) — then runs `dotnet test`. Browser screenshots land in ./artifacts.
+# .NET — curl, the sqlite3 CLI (and psql, with PostgreSQL) for writes made past TaskStream, PostgreSQL
+# (started, with a role that may create databases), redis-server (the tests start their own on free ports),
+# Debian's chromium, and the npm clients in tests/clients (eventsource, playwright-core) — then runs
+# `dotnet test`. Browser screenshots land in ./artifacts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v curl >/dev/null || missing+=(curl)
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
