@@ -27,6 +27,9 @@ public sealed class FeedView
     /// <summary>The newest id received on the current connection (0 after a reset, until an event with an id).</summary>
     public long Position => _last;
 
+    /// <summary>Past the snapshot: reading the log (after <c>live</c>, or resumed from a position).</summary>
+    public bool Following => !_inSnapshot;
+
     /// <summary>Where the catch-up after the last snapshot began (its <c>live</c>, or a resume before that), if it did.</summary>
     public long? CatchUpFrom { get; private set; }
 
@@ -38,7 +41,9 @@ public sealed class FeedView
     {
         if (lastEventId is null)
         {
+            // A new client (a page loaded again): nothing held, nothing to resume from.
             Clear();
+            LastEventId = null;
             return;
         }
 
