@@ -33,7 +33,10 @@ public abstract class SiloPair(string provider, params (string Key, string Value
         {
             _postgres = await TestPostgres.CreateAsync();
             store.Add(("TaskStream:Database:Provider", "postgres"));
-            store.Add(("TaskStream:Database:ConnectionString", _postgres.ConnectionString));
+            // Each silo's pool may grow to Npgsql's 100 by default, the server's whole limit, which test collections
+            // running at once share: a pair takes at most 40.
+            store.Add(("TaskStream:Database:ConnectionString",
+                new Npgsql.NpgsqlConnectionStringBuilder(_postgres.ConnectionString) { MaxPoolSize = 20 }.ToString()));
         }
 
         (string, string)[] common =
