@@ -131,13 +131,13 @@ public abstract class ExternalWriterTests(SiloPair silos, TimeSpan bound)
     /// A change every filter hears of — a new open task, then completed — and the store's head after it, printed last.
     /// (Completion: <c>completed=false</c> followers lose the task, <c>completed=true</c> ones get it, the rest update it.)
     /// </summary>
-    internal const string BarrierSql =
+    protected const string BarrierSql =
         "INSERT INTO tasks (title, description, completed) VALUES ('Barrier', '', FALSE);" +
         "UPDATE tasks SET completed = TRUE WHERE id = (SELECT MAX(id) FROM tasks);" +
         "SELECT head FROM task_feed;";
 
     /// <summary>Applies <paramref name="stream"/>'s events to <paramref name="view"/> until it has change <paramref name="seq"/>.</summary>
-    internal static async Task CatchUpAsync(FeedFollower stream, FeedView view, long seq)
+    private static async Task CatchUpAsync(FeedFollower stream, FeedView view, long seq)
     {
         while (view.Position < seq)
         {
