@@ -76,7 +76,9 @@ public static partial class Scenarios
 
         try
         {
-            await FollowLevelAsync(context, section, 1, new NpgsqlConnectionStringBuilder(server) { Database = name }.ToString());
+            // Every follower reads the log when a change comes, each on a connection of its own: with Npgsql's default
+            // pool of 100 the silo alone can take all of a default server's connections and have reads refused.
+            await FollowLevelAsync(context, section, 1, new NpgsqlConnectionStringBuilder(server) { Database = name, MaxPoolSize = 30 }.ToString());
         }
         finally
         {
