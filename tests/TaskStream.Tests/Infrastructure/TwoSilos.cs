@@ -26,7 +26,7 @@ public abstract class SiloPair(string provider, params (string Key, string Value
 
     public async Task InitializeAsync()
     {
-        var siloPort = FreePortPair(besides: -10);
+        var siloPort = FreePortPair();
         var gatewayPort = FreePortPair(besides: siloPort);
         var store = new List<(string, string)>();
         if (provider == "postgres")
@@ -125,12 +125,12 @@ public abstract class SiloPair(string provider, params (string Key, string Value
 
     // Instance K listens on base + K: find a base whose next port is free too, and whose pair does not overlap the
     // pair found before (the system can hand out that pair's second port next).
-    private static int FreePortPair(int besides)
+    private static int FreePortPair(int? besides = null)
     {
         while (true)
         {
             var port = TaskStreamServer.FreeTcpPort();
-            if (Math.Abs(port - besides) <= 1)
+            if (besides is { } taken && Math.Abs(port - taken) <= 1)
             {
                 continue;
             }
