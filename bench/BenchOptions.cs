@@ -52,6 +52,12 @@ public sealed record BenchOptions
     /// <summary>The window over which <c>follow</c> reads the silo's CPU time with every follower idle.</summary>
     public TimeSpan FollowIdle { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// A PostgreSQL server (Npgsql connection string of a role that may create databases): <c>follow</c> then also
+    /// runs 1 silo on a fresh database there. None: SQLite only.
+    /// </summary>
+    public string? FollowPostgres { get; init; } = Environment.GetEnvironmentVariable("TASKSTREAM_BENCH_POSTGRES");
+
     /// <summary>How many streams may be waiting for their first event at once while opening many.</summary>
     public int ConnectConcurrency { get; init; } = 64;
 
@@ -103,6 +109,8 @@ public sealed record BenchOptions
           --follow-writes N          writes, one at a time, fanned out to them in follow [50]
           --follow-silos 1,2         silos per level in follow (2: writes via silo 0, followers on silo 1)
           --follow-idle SEC          idle window over which follow reads the silo's CPU time [10]
+          --follow-postgres CONN     also follow on 1 silo on PostgreSQL: a role's connection string that may create
+                                     databases [TASKSTREAM_BENCH_POSTGRES, else SQLite only]
           --connect-concurrency N    streams waiting for their first event at once [64]
           --max-cpu-ratio X          short: fail when TaskStream's CPU per stream exceeds X × the baseline's [off]
           --no-build                 do not build src/Silo (Release) first
@@ -142,6 +150,7 @@ public sealed record BenchOptions
                 "--follow-writes" => options with { FollowWrites = Ints(Value())[0] },
                 "--follow-silos" => options with { FollowSilos = Ints(Value()) },
                 "--follow-idle" => options with { FollowIdle = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
+                "--follow-postgres" => options with { FollowPostgres = Value() },
                 "--connect-concurrency" => options with { ConnectConcurrency = Ints(Value())[0] },
                 "--max-cpu-ratio" => options with { MaxCpuRatio = double.Parse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture) },
                 "--results" => options with { ResultsDirectory = Value() },

@@ -1,17 +1,22 @@
 using System.Collections.Concurrent;
+using System.Data.Common;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.ServerSentEvents;
 using System.Text;
 using System.Text.Json;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace TaskStream.Bench;
 
 /// <summary>
 /// <c>follow</c>: the live feed. N follow streams held open on a fresh silo — what they cost while idle
-/// (memory, threads, CPU) — then W writes, one at a time, and how long each takes to reach every follower.
-/// No baseline: the baseline server has no follow mode.
+/// (memory, threads, CPU) — then W writes through the API and W written directly to the store by the bench
+/// (another program, as far as the silo knows), one at a time, and how long each takes to reach every follower.
+/// SQLite, and PostgreSQL when a server is given. No baseline: the baseline server has no follow mode.
 /// </summary>
 public static partial class Scenarios
 {
@@ -20,11 +25,21 @@ public static partial class Scenarios
         var options = context.Options;
         var section = context.Report.Begin("follow",
             $"follow: {options.FollowStreams:#,0} follow streams (/tasks/stream?follow=true) per level, idle for " +
-            $"{options.FollowIdle.TotalSeconds:0.#} s, then {options.FollowWrites} writes (POST /tasks) one at a time; TaskStream only");
+            $"{options.FollowIdle.TotalSeconds:0.#} s, then {options.FollowWrites} writes (POST /tasks) and {options.FollowWrites} direct " +
+            "INSERTs one at a time; TaskStream only");
         section.Columns = ["case", "metric", "TaskStream"];
         foreach (var n in options.FollowSilos)
         {
-            await FollowLevelAsync(context, section, n);
+            await FollowLevelAsync(context, section, n, postgres: null);
+        }
+
+        if (options.FollowPostgres is { } server)
+        {
+            await FollowOnPostgresAsync(context, section, server);
+        }
+        else
+        {
+            section.Notes.Add("PostgreSQL not measured: give --follow-postgres (or TASKSTREAM_BENCH_POSTGRES) to add 1 silo on it");
         }
 
         section.Notes.Add("no baseline, ratio or target: the baseline server has no follow mode; figures only");
@@ -36,6 +51,9 @@ public static partial class Scenarios
         section.Notes.Add("delivery = the POST's response received → that write's `task` event (id = X-TaskStream-Seq) parsed by a " +
             "follower, over every (write, follower) pair; it can be slightly negative when the event beats the response. " +
             "Each write waits until every follower has it; all followers = response → the last follower has it");
+        section.Notes.Add("direct = an INSERT (title, description, completed) on a plain connection of the bench's own, past the API, " +
+            "as sqlite3 or psql would make it; delivery = the INSERT's return (committed) → its `task` event parsed by a follower. " +
+            "The silo learns of it from the store: SQLite by PRAGMA data_version every StorePollMs (100 ms), PostgreSQL by LISTEN/NOTIFY");
         if (options.FollowSilos.Contains(2))
         {
             section.Notes.Add("2 silos: a local cluster (as in scale), writes through silo 0's API, followers on silo 1's, so each " +
@@ -45,10 +63,36 @@ public static partial class Scenarios
         Report.Print(section);
     }
 
-    private static async Task FollowLevelAsync(BenchContext context, Section section, int silos)
+    /// <summary>1 silo on a fresh database of its own on <paramref name="server"/>, dropped afterwards.</summary>
+    private static async Task FollowOnPostgresAsync(BenchContext context, Section section, string server)
+    {
+        var name = $"bench_follow_{Environment.ProcessId}";
+        await using (var admin = new NpgsqlConnection(server))
+        {
+            await admin.OpenAsync(context.Token);
+            await admin.ExecuteAsync($"DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            await admin.ExecuteAsync($"CREATE DATABASE {name}");
+        }
+
+        try
+        {
+            // Every follower reads the log when a change comes, each on a connection of its own: with Npgsql's default
+            // pool of 100 the silo alone can take all of a default server's connections and have reads refused.
+            await FollowLevelAsync(context, section, 1, new NpgsqlConnectionStringBuilder(server) { Database = name, MaxPoolSize = 30 }.ToString());
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await using var admin = new NpgsqlConnection(server);
+            await admin.OpenAsync(CancellationToken.None);
+            await admin.ExecuteAsync($"DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        }
+    }
+
+    private static async Task FollowLevelAsync(BenchContext context, Section section, int silos, string? postgres)
     {
         var (options, report) = (context.Options, context.Report);
-        var c = silos == 1 ? "1 silo" : "2 silos";
+        var c = (silos == 1 ? "1 silo" : "2 silos") + (postgres is null ? ", SQLite" : ", PostgreSQL");
         var n = options.FollowStreams;
         var database = context.Paths.NewDatabase($"follow-{silos}");
         var servers = new List<ServerProcess>();
@@ -56,7 +100,7 @@ public static partial class Scenarios
         {
             if (silos == 1)
             {
-                servers.Add(await context.StartAsync(Target.TaskStream, new ServerConfig(database, 5, EventIntervalMs: 0, LogStreams: false)));
+                servers.Add(await context.StartAsync(Target.TaskStream, new ServerConfig(database, 5, EventIntervalMs: 0, LogStreams: false) { Postgres = postgres }));
             }
             else
             {
@@ -66,6 +110,7 @@ public static partial class Scenarios
                 ServerConfig Config(int instance) => new(database, 5, EventIntervalMs: 0, LogStreams: false)
                 {
                     Member = new ClusterMember(instance, api, siloPort, gateway, clusterId),
+                    Postgres = postgres,
                 };
 
                 Progress("follow", $"{c}: starting cluster {clusterId}");
@@ -85,7 +130,7 @@ public static partial class Scenarios
                 // JIT the follow and write paths, so the first measured writes do not measure it.
                 Progress("follow", $"{c}: warming up");
                 var warm = await FollowersAsync(context, host, Math.Min(200, n));
-                await WriteAllAsync(context, writer, warm, 5);
+                await WriteAllAsync(context, warm, 5, 0, i => PostAsync(context, writer, i));
                 warm.Close();
             }
 
@@ -114,15 +159,23 @@ public static partial class Scenarios
                 var idlePercent = await IdleCpuPercentAsync(context, host);
 
                 Progress("follow", $"{c}: {options.FollowWrites} writes via {writer.BaseUri.Authority}");
-                var writes = await WriteAllAsync(context, writer, followers, options.FollowWrites);
+                var writes = await WriteAllAsync(context, followers, options.FollowWrites, 0, i => PostAsync(context, writer, i));
+                Progress("follow", $"{c}: {options.FollowWrites} direct INSERTs on a connection of the bench's own");
+                List<Write> direct;
+                await using (var store = await OpenStoreAsync(database, postgres, context.Token))
+                {
+                    direct = await WriteAllAsync(context, followers, options.FollowWrites, writes.Count, i => InsertAsync(store, i, context.Token));
+                }
+
                 foreach (var server in servers)
                 {
                     server.EnsureRunning($"{c}, writes");
                 }
 
                 var delivery = followers.Latencies(writes);
+                var directDelivery = followers.Latencies(direct);
                 var allFollowers = writes.Select(w => followers.LastArrival(w.Seq) is { } last ? Between(w.RespondedAt, last) : double.NaN).ToList();
-                foreach (var problem in followers.OrderProblems(writes).Take(5))
+                foreach (var problem in followers.OrderProblems([.. writes, .. direct]).Take(5))
                 {
                     report.Problem("follow", $"{c}: {problem}");
                 }
@@ -148,6 +201,11 @@ public static partial class Scenarios
                 Add("all followers have it p50", "ms", Percentiles.Of(allFollowers, 50));
                 Add("all followers have it max", "ms", allFollowers.Count == 0 ? double.NaN : allFollowers.Max());
                 Add("(write, follower) pairs delivered", "count", delivery.Count);
+                Add("direct INSERT p50", "ms", Percentiles.Of(direct.Select(w => w.PostMs), 50));
+                Add("direct delivery p50", "ms", Percentiles.Of(directDelivery, 50));
+                Add("direct delivery p99", "ms", Percentiles.Of(directDelivery, 99));
+                Add("direct delivery max", "ms", directDelivery.Count == 0 ? double.NaN : directDelivery.Max());
+                Add("(direct write, follower) pairs delivered", "count", directDelivery.Count);
             }
             finally
             {
@@ -189,33 +247,62 @@ public static partial class Scenarios
     /// <summary>
     /// Makes <paramref name="count"/> writes one after the other, each awaited (≤ 30 s) at every live follower
     /// before the next, so a write's delivery is its own and not queued behind the previous one's.
+    /// <paramref name="before"/> writes were fanned out to these followers already.
     /// </summary>
-    private static async Task<List<Write>> WriteAllAsync(BenchContext context, ServerProcess writer, Followers followers, int count)
+    private static async Task<List<Write>> WriteAllAsync(BenchContext context, Followers followers, int count, int before, Func<int, Task<Write>> write)
     {
         var writes = new List<Write>();
         for (var i = 0; i < count; i++)
         {
-            var sent = Stopwatch.GetTimestamp();
-            using var content = new StringContent($$"""{"title":"bench follow {{i}}"}""", Encoding.UTF8, "application/json");
-            using var response = await context.Load.Http.PostAsync(writer.Url("/tasks"), content, context.Token);
-            var responded = Stopwatch.GetTimestamp();
-            if (response.StatusCode != HttpStatusCode.Created
-                || !response.Headers.TryGetValues("X-TaskStream-Seq", out var values)
-                || !long.TryParse(values.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var seq))
-            {
-                throw new InvalidOperationException($"POST /tasks answered {(int)response.StatusCode} without a sequence number: " +
-                    await response.Content.ReadAsStringAsync(context.Token));
-            }
-
-            writes.Add(new Write(seq, responded, Stopwatch.GetElapsedTime(sent, responded).TotalMilliseconds));
+            writes.Add(await write(i));
             var waiting = Stopwatch.GetTimestamp();
-            while (followers.Received < (long)followers.Live * (i + 1) && Stopwatch.GetElapsedTime(waiting) < TimeSpan.FromSeconds(30))
+            while (followers.Received < (long)followers.Live * (before + i + 1) && Stopwatch.GetElapsedTime(waiting) < TimeSpan.FromSeconds(30))
             {
                 await Task.Delay(1, context.Token);
             }
         }
 
         return writes;
+    }
+
+    /// <summary>A write through the API: <c>POST /tasks</c>, its change number from <c>X-TaskStream-Seq</c>.</summary>
+    private static async Task<Write> PostAsync(BenchContext context, ServerProcess writer, int i)
+    {
+        var sent = Stopwatch.GetTimestamp();
+        using var content = new StringContent($$"""{"title":"bench follow {{i}}"}""", Encoding.UTF8, "application/json");
+        using var response = await context.Load.Http.PostAsync(writer.Url("/tasks"), content, context.Token);
+        var responded = Stopwatch.GetTimestamp();
+        if (response.StatusCode != HttpStatusCode.Created
+            || !response.Headers.TryGetValues("X-TaskStream-Seq", out var values)
+            || !long.TryParse(values.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var seq))
+        {
+            throw new InvalidOperationException($"POST /tasks answered {(int)response.StatusCode} without a sequence number: " +
+                await response.Content.ReadAsStringAsync(context.Token));
+        }
+
+        return new Write(seq, responded, Stopwatch.GetElapsedTime(sent, responded).TotalMilliseconds);
+    }
+
+    /// <summary>A connection to the silo's store of the bench's own, as another program would open one.</summary>
+    private static async Task<DbConnection> OpenStoreAsync(string sqlitePath, string? postgres, CancellationToken cancellationToken)
+    {
+        DbConnection connection = postgres is null
+            ? new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = sqlitePath, DefaultTimeout = 5, Pooling = false }.ToString())
+            : new NpgsqlConnection(postgres);
+        await connection.OpenAsync(cancellationToken);
+        return connection;
+    }
+
+    /// <summary>An INSERT of the seed's columns only, committed on its own (no transaction); its change number read after.</summary>
+    private static async Task<Write> InsertAsync(DbConnection store, int i, CancellationToken cancellationToken)
+    {
+        var sent = Stopwatch.GetTimestamp();
+        var id = await store.ExecuteScalarAsync<long>(new CommandDefinition(
+            "INSERT INTO tasks (title, description, completed) VALUES (@Title, '', FALSE) RETURNING id", new { Title = $"bench direct {i}" },
+            cancellationToken: cancellationToken));
+        var committed = Stopwatch.GetTimestamp();
+        var seq = await store.ExecuteScalarAsync<long>(new CommandDefinition("SELECT seq FROM tasks WHERE id = @Id", new { Id = id }, cancellationToken: cancellationToken));
+        return new Write(seq, committed, Stopwatch.GetElapsedTime(sent, committed).TotalMilliseconds);
     }
 
     /// <summary>Opens n follow streams, at most ConnectConcurrency waiting for their <c>live</c> event at once.</summary>

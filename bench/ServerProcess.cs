@@ -20,6 +20,9 @@ public enum Target
 public sealed record ServerConfig(string DatabasePath, int SampleTasks, int EventIntervalMs, bool LogStreams)
 {
     public ClusterMember? Member { get; init; }
+
+    /// <summary>The silo's store on PostgreSQL (Npgsql connection string) instead of the SQLite file; silos only.</summary>
+    public string? Postgres { get; init; }
 }
 
 /// <summary>
@@ -126,6 +129,9 @@ public sealed class ServerProcess : IAsyncDisposable
             Add(info, [paths.SiloDll, .. where,
                 $"--TaskStream:Database:Path={config.DatabasePath}",
                 $"--TaskStream:Database:SampleTasks={config.SampleTasks}",
+                .. config.Postgres is { } postgres
+                    ? ["--TaskStream:Database:Provider=postgres", $"--TaskStream:Database:ConnectionString={postgres}"]
+                    : Array.Empty<string>(),
                 $"--TaskStream:Streaming:EventIntervalMs={config.EventIntervalMs}",
                 // Every bench client comes from loopback and idle opens 10,000 streams and more: the caps would
                 // measure themselves, not the relay. Their check still runs on every stream.

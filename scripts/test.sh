@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every TaskStream test on a fresh machine. It first installs and starts what the tests drive besides
-# .NET — curl, iproute2 (remote clients are network namespaces of their own; this needs root), PostgreSQL
+# .NET — curl, iproute2 (remote clients are network namespaces of their own; this needs root), the sqlite3
+# CLI (and psql, with PostgreSQL) for writes made past TaskStream, PostgreSQL
 # (started, with a role that may create databases), redis-server (the tests start their own on free ports),
 # Debian's chromium, and the npm clients in tests/clients (eventsource, playwright-core) — then runs
 # `dotnet test`. Browser screenshots land in ./artifacts.
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)

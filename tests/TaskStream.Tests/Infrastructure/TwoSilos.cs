@@ -1,21 +1,44 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Dapper;
+
 namespace TaskStream.Tests.Infrastructure;
 
 /// <summary>
-/// Two TaskStream hosts (silo + API each) forming one cluster on one SQLite file, streaming without pacing,
+/// Two TaskStream hosts (silo + API each) forming one cluster on one store, streaming without pacing,
 /// with heartbeats every second. Their follow streams check the store only once a minute, so a change that
-/// reaches them sooner came through the Orleans stream of hints. Writes are not rate limited here.
+/// reaches them sooner came through the Orleans stream of hints or the store's own notice of a commit.
+/// Writes are not rate limited here. <paramref name="settings"/> are added to (and override) those.
 /// </summary>
-public sealed class TwoSilos : IAsyncLifetime
+public abstract class SiloPair(string provider, params (string Key, string Value)[] settings) : IAsyncLifetime
 {
     private readonly string _directory = TaskStreamServer.NewDirectory();
+    private TestPostgres? _postgres;
+
+    public string Provider => provider;
 
     public TaskStreamServer A { get; private set; } = null!;
 
     public TaskStreamServer B { get; private set; } = null!;
 
+    /// <summary>Another program writing to the same store (sqlite3, psql).</summary>
+    public ExternalWriter External { get; private set; } = null!;
+
     public async Task InitializeAsync()
     {
-        var (siloPort, gatewayPort) = (FreePortPair(), FreePortPair());
+        var siloPort = FreePortPair();
+        var gatewayPort = FreePortPair(besides: siloPort);
+        var store = new List<(string, string)>();
+        if (provider == "postgres")
+        {
+            _postgres = await TestPostgres.CreateAsync();
+            store.Add(("TaskStream:Database:Provider", "postgres"));
+            // Each silo's pool may grow to Npgsql's 100 by default, the server's whole limit, which test collections
+            // running at once share: a pair takes at most 40.
+            store.Add(("TaskStream:Database:ConnectionString",
+                new Npgsql.NpgsqlConnectionStringBuilder(_postgres.ConnectionString) { MaxPoolSize = 20 }.ToString()));
+        }
+
         (string, string)[] common =
         [
             ("TaskStream:Cluster:SiloPort", siloPort.ToString()),
@@ -26,15 +49,42 @@ public sealed class TwoSilos : IAsyncLifetime
             // The tests write hundreds of tasks at once; the write rate limit has tests of its own.
             ("TaskStream:Limits:WritesPerSecond", "1000000"),
             ("TaskStream:Limits:WriteBurst", "1000000"),
+            .. store,
+            .. settings,
         ];
         // Instance 0 holds the development membership table; instance 1 listens on the next ports and joins it.
         A = await TaskStreamServer.StartAsync(_directory, configure: null, [.. common, ("TaskStream:Cluster:Instance", "0")]);
         B = await TaskStreamServer.StartAsync(_directory, configure: null, [.. common, ("TaskStream:Cluster:Instance", "1")]);
+        External = _postgres is null ? ExternalWriter.Sqlite(A.DatabasePath) : ExternalWriter.Postgres(_postgres.ConnectionString);
 
         // When B joins, the stream provider's queues are rebalanced between the silos, and hints sent meanwhile
         // can be late or lost. Start the tests once a hint has crossed each way.
         await HintCrossesAsync(from: A, to: B);
         await HintCrossesAsync(from: B, to: A);
+    }
+
+    /// <summary>
+    /// What <c>/tasks/list</c> (through A, every page) shows for <paramref name="completed"/>: id → the task's
+    /// JSON, with the sequence number of its latest change read from the store itself.
+    /// </summary>
+    public async Task<Dictionary<long, (string Json, long Seq)>> MatchingAsync(bool? completed)
+    {
+        var tasks = new Dictionary<long, string>();
+        var filter = completed is { } c ? $"&completed={(c ? "true" : "false")}" : "";
+        for (long? after = 0; after is { } from;)
+        {
+            var page = await A.Http.GetFromJsonAsync<JsonElement>($"/tasks/list?after={from}{filter}");
+            foreach (var task in page.GetProperty("tasks").EnumerateArray())
+            {
+                tasks.Add(task.GetProperty("id").GetInt64(), task.GetRawText());
+            }
+
+            after = page.TryGetProperty("next_after", out var next) ? next.GetInt64() : null;
+        }
+
+        await using var connection = await External.OpenConnectionAsync();
+        var seqs = (await connection.QueryAsync<(long Id, long Seq)>("SELECT id, seq FROM tasks")).ToDictionary(t => t.Id, t => t.Seq);
+        return tasks.ToDictionary(t => t.Key, t => (t.Value, seqs[t.Key]));
     }
 
     private static async Task HintCrossesAsync(TaskStreamServer from, TaskStreamServer to)
@@ -66,14 +116,25 @@ public sealed class TwoSilos : IAsyncLifetime
         {
             await A.DisposeAsync();
         }
+
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
     }
 
-    // Instance K listens on base + K: find a base whose next port is free too.
-    private static int FreePortPair()
+    // Instance K listens on base + K: find a base whose next port is free too, and whose pair does not overlap the
+    // pair found before (the system can hand out that pair's second port next).
+    private static int FreePortPair(int? besides = null)
     {
         while (true)
         {
             var port = TaskStreamServer.FreeTcpPort();
+            if (besides is { } taken && Math.Abs(port - taken) <= 1)
+            {
+                continue;
+            }
+
             try
             {
                 using var next = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port + 1);
@@ -87,5 +148,14 @@ public sealed class TwoSilos : IAsyncLifetime
     }
 }
 
+/// <summary>Two silos on one SQLite file.</summary>
+public sealed class TwoSilos() : SiloPair("sqlite");
+
+/// <summary>Two silos on one PostgreSQL database.</summary>
+public sealed class PostgresTwoSilos() : SiloPair("postgres");
+
 [CollectionDefinition(nameof(TwoSilos))]
 public sealed class TwoSilosCollection : ICollectionFixture<TwoSilos>;
+
+[CollectionDefinition(nameof(PostgresTwoSilos))]
+public sealed class PostgresTwoSilosCollection : ICollectionFixture<PostgresTwoSilos>;
