@@ -237,9 +237,13 @@ internal sealed class Follower(ITaskQueryGrain grain, TaskQuery query) : IAsyncD
     }
 }
 
-/// <summary>Two silos that check their own hint path every second and never poll the store for followers.</summary>
+/// <summary>
+/// Two silos that check their own hint path every second and hardly look at the store (its commits once a minute,
+/// its head every ten), so that what a silo hears of the other's writes, it hears through hints.
+/// </summary>
 public sealed class HintCheckingCluster() : GrainCluster("sqlite", silos: 2, taskCount: 20, pageSize: 4,
-    ("TaskStream:Streaming:HintCheckSeconds", "1"), ("TaskStream:Streaming:FollowCheckMs", "600000"));
+    ("TaskStream:Streaming:HintCheckSeconds", "1"), ("TaskStream:Streaming:FollowCheckMs", "600000"),
+    ("TaskStream:Streaming:StorePollMs", "60000"));
 
 [CollectionDefinition(nameof(HintCheckingCluster))]
 public sealed class HintCheckingClusterCollection : ICollectionFixture<HintCheckingCluster>;
