@@ -1,17 +1,8 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Runtime;
-using Orleans.Streams;
 using TaskStream.Grains.Data;
 
 namespace TaskStream.Grains;
-
-/// <summary>
-/// What the change-hint stream carries: a committed change's sequence number, or (with <paramref name="Probe"/>
-/// set, <paramref name="Seq"/> 0) a silo checking that its own subscription still receives.
-/// </summary>
-[GenerateSerializer, Immutable, Alias("TaskStream.ChangeHint")]
-public sealed record ChangeHint([property: Id(0)] long Seq, [property: Id(1)] Guid Probe = default);
 
 /// <summary>
 /// Tells this silo's follow queries that the store has changes they have not read. The store is the log and the
@@ -22,28 +13,25 @@ public sealed record ChangeHint([property: Id(0)] long Seq, [property: Id(1)] Gu
 /// through an Orleans stream (one hint per write) on the others. While anyone follows it also reads the head every
 /// <c>FollowCheckMs</c>, in case a notification was lost. A head that went backwards (the store was re-created or
 /// restored) is logged and wakes every follower, which then starts over with a fresh snapshot.
-/// Memory streams keep subscriptions in grain memory, and a subscription can be lost when silos join or leave
-/// (a silo's subscription made before a second silo joined was seen receiving nothing after it). So each silo
-/// checks its own: after every membership change and every <c>HintCheckSeconds</c> it sends itself a probe
-/// through the stream and subscribes again if the probe does not come back.
 /// </summary>
-public sealed partial class ChangeFeed(
-    IClusterClient client, TaskDatabase database, IClusterMembershipService membership,
-    IOptions<StreamingOptions> options, ILogger<ChangeFeed> logger) : ILifecycleParticipant<ISiloLifecycle>, IChangeSignal
+public sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>, IChangeSignal
 {
-    /// <summary>The Orleans stream provider that carries change hints between silos.</summary>
-    public const string StreamProvider = "TaskChanges";
+    private readonly TaskDatabase _database;
+    private readonly ChangeHints _hints;
+    private readonly IOptions<StreamingOptions> _options;
+    private readonly ILogger<ChangeFeed> _logger;
 
-    private static readonly StreamId Stream = StreamId.Create("taskstream", "changes");
+    public ChangeFeed(TaskDatabase database, ChangeHints hints, IOptions<StreamingOptions> options, ILogger<ChangeFeed> logger)
+    {
+        (_database, _hints, _options, _logger) = (database, hints, options, logger);
+        hints.Heard += Advance;
+    }
 
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
     private TaskCompletionSource _changed = NewSignal();
     private long _latest;
     private int _waiters;
-    private readonly SemaphoreSlim _recheck = new(0);
-    private StreamSubscriptionHandle<ChangeHint>? _subscription;
-    private PendingProbe? _probe;
 
     /// <summary>The newest change sequence number this silo knows of.</summary>
     public long Latest => Volatile.Read(ref _latest);
@@ -77,34 +65,10 @@ public sealed partial class ChangeFeed(
     }
 
     /// <summary>Called after a write committed: wakes this silo's followers at once and hints every other silo.</summary>
-    public async Task PublishAsync(long seq)
+    public Task PublishAsync(long seq)
     {
         Advance(seq);
-        try
-        {
-            await HintStream.OnNextAsync(new ChangeHint(seq));
-        }
-        catch (Exception exception)
-        {
-            // The write is committed; other silos' followers will find it at their next check of the store.
-            LogHintLost(logger, seq, exception);
-        }
-    }
-
-    private IAsyncStream<ChangeHint> HintStream => client.GetStreamProvider(StreamProvider).GetStream<ChangeHint>(Stream);
-
-    private Task OnHintAsync(ChangeHint hint, StreamSequenceToken? token)
-    {
-        if (hint.Probe == Guid.Empty)
-        {
-            Advance(hint.Seq);
-        }
-        else if (Volatile.Read(ref _probe) is { } probe && probe.Id == hint.Probe)
-        {
-            probe.Arrived.TrySetResult();
-        }
-
-        return Task.CompletedTask;
+        return _hints.PublishAsync(seq);
     }
 
     /// <inheritdoc/>
@@ -138,7 +102,7 @@ public sealed partial class ChangeFeed(
             return;
         }
 
-        LogHeadWentBack(logger, known, head);
+        LogHeadWentBack(_logger, known, head);
         TaskCompletionSource changed;
         lock (_gate)
         {
@@ -158,67 +122,28 @@ public sealed partial class ChangeFeed(
 
     private async Task StartAsync(CancellationToken cancellationToken)
     {
-        await SubscribeAsync();
+        await _hints.StartAsync();
         _ = CheckStoreAsync(_stopping.Token);
         _ = WatchStoreAsync(_stopping.Token);
-        _ = CheckHintsAsync(_stopping.Token);
-        _ = RecheckOnMembershipChangeAsync(_stopping.Token);
     }
 
     private async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync();
-        if (_subscription is { } subscription)
-        {
-            try
-            {
-                await subscription.UnsubscribeAsync();
-            }
-            catch (Exception exception)
-            {
-                LogUnsubscribeFailed(logger, exception);
-            }
-        }
-    }
-
-    private async Task SubscribeAsync()
-    {
-        var previous = _subscription;
-        if (previous is not null)
-        {
-            try
-            {
-                await previous.UnsubscribeAsync();
-            }
-            catch (Exception exception)
-            {
-                LogUnsubscribeFailed(logger, exception); // its record was likely lost already
-            }
-        }
-
-        try
-        {
-            _subscription = await HintStream.SubscribeAsync(OnHintAsync);
-        }
-        catch (Exception exception)
-        {
-            // Followers still see every change, at the next check of the store.
-            _subscription = null;
-            LogSubscribeFailed(logger, exception);
-        }
+        await _hints.StopAsync();
     }
 
     private async Task ReadHeadAsync(CancellationToken cancellationToken)
     {
         var known = Latest;
-        await using var connection = await database.OpenConnectionAsync(cancellationToken);
-        OnHeadRead(known, (await database.ReadFeedAsync(connection, cancellationToken)).Head);
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
+        OnHeadRead(known, (await _database.ReadFeedAsync(connection, cancellationToken)).Head);
     }
 
     /// <summary>While anyone follows, reads the head every <c>FollowCheckMs</c>: the bound on a lost notification.</summary>
     private async Task CheckStoreAsync(CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(options.Value.FollowCheckMs));
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(_options.Value.FollowCheckMs));
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
@@ -234,7 +159,7 @@ public sealed partial class ChangeFeed(
                 }
                 catch (Exception exception) when (exception is not OperationCanceledException)
                 {
-                    LogCheckFailed(logger, exception);
+                    LogCheckFailed(_logger, exception);
                 }
             }
         }
@@ -248,7 +173,7 @@ public sealed partial class ChangeFeed(
     {
         try
         {
-            await database.Initialized.WaitAsync(cancellationToken);
+            await _database.Initialized.WaitAsync(cancellationToken);
         }
         catch (Exception)
         {
@@ -259,11 +184,11 @@ public sealed partial class ChangeFeed(
         {
             try
             {
-                await using var watch = await database.OpenWatchAsync(cancellationToken);
+                await using var watch = await _database.OpenWatchAsync(cancellationToken);
                 await ReadHeadAsync(cancellationToken); // what committed while not watching
                 while (true)
                 {
-                    if (await watch.WaitAsync(TimeSpan.FromMilliseconds(options.Value.StorePollMs), cancellationToken) is { } announced)
+                    if (await watch.WaitAsync(TimeSpan.FromMilliseconds(_options.Value.StorePollMs), cancellationToken) is { } announced)
                     {
                         Advance(announced);
                     }
@@ -279,7 +204,7 @@ public sealed partial class ChangeFeed(
             }
             catch (Exception exception)
             {
-                LogWatchFailed(logger, exception);
+                LogWatchFailed(_logger, exception);
                 try
                 {
                     await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
@@ -291,94 +216,6 @@ public sealed partial class ChangeFeed(
             }
         }
     }
-
-    /// <summary>
-    /// Sends this silo a probe through the hint stream after every membership change (once the cluster had a
-    /// moment to settle) and every <c>HintCheckSeconds</c>; subscribes again when it does not come back.
-    /// </summary>
-    private async Task CheckHintsAsync(CancellationToken cancellationToken)
-    {
-        var period = TimeSpan.FromSeconds(options.Value.HintCheckSeconds);
-        var settle = TimeSpan.FromSeconds(1);
-        try
-        {
-            while (true)
-            {
-                if (await _recheck.WaitAsync(period, cancellationToken))
-                {
-                    await Task.Delay(settle, cancellationToken);
-                    while (_recheck.CurrentCount > 0)
-                    {
-                        await _recheck.WaitAsync(cancellationToken); // changes that came meanwhile: one check covers them
-                    }
-                }
-
-                while (!await ProbeAsync(cancellationToken))
-                {
-                    LogHintsLost(logger);
-                    await SubscribeAsync();
-                    await Task.Delay(settle, cancellationToken);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private async Task<bool> ProbeAsync(CancellationToken cancellationToken)
-    {
-        var probe = new PendingProbe(Guid.NewGuid(), new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        Volatile.Write(ref _probe, probe);
-        try
-        {
-            await HintStream.OnNextAsync(new ChangeHint(0, probe.Id));
-            await probe.Arrived.Task.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
-            return true;
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            return false;
-        }
-    }
-
-    private sealed record PendingProbe(Guid Id, TaskCompletionSource Arrived);
-
-    private async Task RecheckOnMembershipChangeAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            var active = ActiveSilos(membership.CurrentSnapshot);
-            await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(cancellationToken))
-            {
-                var now = ActiveSilos(snapshot);
-                if (!now.SetEquals(active))
-                {
-                    _recheck.Release();
-                }
-
-                active = now;
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        static HashSet<SiloAddress> ActiveSilos(ClusterMembershipSnapshot snapshot) =>
-            snapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToHashSet();
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not hint other silos of change {Seq}; their followers will find it at their next check of the store")]
-    private static partial void LogHintLost(ILogger logger, long seq, Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not subscribe to change hints; followers on this silo will see changes at each check of the store")]
-    private static partial void LogSubscribeFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "This silo's change-hint subscription did not deliver its probe; subscribing again (followers here see changes at each check of the store meanwhile)")]
-    private static partial void LogHintsLost(ILogger logger);
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Could not remove the previous change-hint subscription")]
-    private static partial void LogUnsubscribeFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The task store's newest change went back from {Known} to {Head}: it was re-created or restored. Followers start over with a fresh snapshot")]
     private static partial void LogHeadWentBack(ILogger logger, long known, long head);

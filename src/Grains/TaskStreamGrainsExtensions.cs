@@ -20,6 +20,7 @@ public static class TaskStreamGrainsExtensions
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<TaskDatabase>();
         services.AddSingleton<IdempotencyKeys>();
+        services.AddSingleton<ChangeHints>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddSingleton<IIncomingGrainCallFilter, QueryGrainDeactivator>();
@@ -32,7 +33,7 @@ public static class TaskStreamGrainsExtensions
     /// is enough for hints (the store is the log, <see cref="ChangeFeed"/>).
     /// </summary>
     public static ISiloBuilder AddTaskStreamChangeHints(this ISiloBuilder silo) =>
-        silo.AddMemoryStreams(ChangeFeed.StreamProvider).AddMemoryGrainStorage("PubSubStore");
+        silo.AddMemoryStreams(ChangeHints.StreamProvider).AddMemoryGrainStorage("PubSubStore");
 
     // Runs before Kestrel starts taking requests (the web server starts after the other hosted services).
     private sealed class DatabaseInitializer(TaskDatabase database, IdempotencyKeys keys) : IHostedService

@@ -260,8 +260,8 @@ public sealed class HintRepairTests(HintCheckingCluster cluster)
         var writer = cluster.Cluster.Silos[1].ServiceProvider.GetRequiredService<IGrainFactory>().GetGrain<ITaskWriterGrain>(0);
         await HearsAsync("before the loss");
 
-        // Lose silo 0's subscription as a lost pub-sub record would: remove it behind the ChangeFeed's back.
-        var stream = silo0.GetRequiredService<IClusterClient>().GetStreamProvider(ChangeFeed.StreamProvider)
+        // Lose silo 0's subscription as a lost pub-sub record would: remove it behind ChangeHints' back.
+        var stream = silo0.GetRequiredService<IClusterClient>().GetStreamProvider(ChangeHints.StreamProvider)
             .GetStream<ChangeHint>(Orleans.Runtime.StreamId.Create("taskstream", "changes"));
         var handles = await stream.GetAllSubscriptionHandles();
         Assert.NotEmpty(handles);
