@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace TaskStream.Grains.Data;
 
 /// <summary>Settings under <c>TaskStream:Database</c>.</summary>
-public sealed class DatabaseOptions
+public sealed class DatabaseOptions : IValidatableObject
 {
     public const string Section = "TaskStream:Database";
 
@@ -47,4 +47,13 @@ public sealed class DatabaseOptions
     /// </summary>
     [Range(1, 20)]
     public int WriteTimeoutSeconds { get; set; } = 10;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Provider == "postgres" && string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            yield return new ValidationResult(
+                $"{Section}:{nameof(ConnectionString)} is required when {Section}:{nameof(Provider)} is 'postgres'.", [nameof(ConnectionString)]);
+        }
+    }
 }

@@ -30,14 +30,8 @@ public sealed partial class TaskDatabase : IAsyncDisposable
         _logger = logger;
         if (_options.Provider == "postgres")
         {
-            if (string.IsNullOrWhiteSpace(_options.ConnectionString))
-            {
-                throw new OptionsValidationException(DatabaseOptions.Section, typeof(DatabaseOptions),
-                    ["TaskStream:Database:ConnectionString is required when TaskStream:Database:Provider is 'postgres'."]);
-            }
-
-            _connectionString = _options.ConnectionString;
-            _postgres = NpgsqlDataSource.Create(_options.ConnectionString);
+            _connectionString = _options.ConnectionString!; // required then (DatabaseOptions.Validate)
+            _postgres = NpgsqlDataSource.Create(_connectionString);
             _newConnection = _postgres.CreateConnection;
             _schema = TaskSchema.Postgres;
         }
