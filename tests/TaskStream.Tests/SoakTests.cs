@@ -15,7 +15,7 @@ public sealed class WholeProcessCollection;
 [Collection(nameof(WholeProcessCollection))]
 public sealed class SoakTests
 {
-    private const int Cycles = 3000;
+    private const int Cycles = 6000; // as many as the attack that showed the leak
     private const int Concurrency = 16;
     private const int PoolSize = 64;
 
