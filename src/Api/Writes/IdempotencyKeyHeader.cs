@@ -8,7 +8,7 @@ namespace TaskStream.Api;
 /// Header Field"): a client that never heard back from a write sends it again with the same key, and gets the first
 /// answer, marked <c>Idempotent-Replayed: true</c>, instead of a second write.
 /// </summary>
-public static class IdempotencyKeyHeader
+internal static class IdempotencyKeyHeader
 {
     public const string Name = "Idempotency-Key";
     public const string ReplayedName = "Idempotent-Replayed";

@@ -13,7 +13,7 @@ namespace TaskStream.Api;
 /// <c>SendTimeoutSeconds</c> (it stopped reading and its TCP window is full). A timer per stream wait
 /// (Task.WaitAsync) cost a timer and a finalizer per grain call, 13% of a short stream's CPU.
 /// </summary>
-public sealed partial class HeartbeatMonitor : IDisposable
+internal sealed partial class HeartbeatMonitor : IDisposable
 {
     private static readonly byte[] Comment = ":\n\n"u8.ToArray();
     private readonly ConcurrentDictionary<Heartbeat, byte> _streams = new();

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace TaskStream.Api;
 
 /// <summary>Settings under <c>TaskStream:Limits</c> that protect the silo from too many or too slow clients.</summary>
-public sealed class StreamLimitsOptions
+internal sealed class StreamLimitsOptions
 {
     public const string Section = "TaskStream:Limits";
 

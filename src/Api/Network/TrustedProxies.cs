@@ -8,7 +8,7 @@ using IPNetwork = System.Net.IPNetwork;
 namespace TaskStream.Api;
 
 /// <summary>Settings under <c>TaskStream:Network</c>.</summary>
-public sealed class NetworkOptions : IValidatableObject
+internal sealed class NetworkOptions : IValidatableObject
 {
     public const string Section = "TaskStream:Network";
 

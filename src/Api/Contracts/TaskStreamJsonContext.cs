@@ -5,33 +5,33 @@ using TaskStream.Grains;
 namespace TaskStream.Api;
 
 /// <summary><c>GET /tasks/list</c>: one page of tasks, and where to continue if the server cut it short.</summary>
-public sealed record TaskList(
+internal sealed record TaskList(
     [property: JsonPropertyName("tasks")] IReadOnlyList<TaskItem> Tasks,
     [property: JsonPropertyName("total")] int Total,
     [property: JsonPropertyName("streaming_available")] bool StreamingAvailable,
     [property: JsonPropertyName("next_after"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? NextAfter);
 
 /// <summary>The data of the <c>end</c> event that closes a finished stream: tasks sent, and the silo whose grain ran the query.</summary>
-public sealed record StreamEnd([property: JsonPropertyName("count")] long Count, [property: JsonPropertyName("silo")] string? Silo);
+internal sealed record StreamEnd([property: JsonPropertyName("count")] long Count, [property: JsonPropertyName("silo")] string? Silo);
 
 /// <summary>The data of a follow stream's <c>task-deleted</c> event.</summary>
-public sealed record DeletedTask([property: JsonPropertyName("id")] long Id);
+internal sealed record DeletedTask([property: JsonPropertyName("id")] long Id);
 
 /// <summary>
 /// The data of a follow stream's <c>reset</c> event: the client drops every task it holds, because a fresh
 /// snapshot follows. <c>reason</c>: <c>horizon</c> (the change log no longer keeps the changes after the client's
 /// position) or <c>store</c> (the position is not this store's: it was re-created or restored).
 /// </summary>
-public sealed record StreamReset([property: JsonPropertyName("reason")] string Reason);
+internal sealed record StreamReset([property: JsonPropertyName("reason")] string Reason);
 
 /// <summary>
 /// The data of a follow stream's <c>live</c> event: changes sent before it (the snapshot, or a resuming
 /// client's catch-up), and the silo whose grain runs the query.
 /// </summary>
-public sealed record StreamLive([property: JsonPropertyName("count")] long Count, [property: JsonPropertyName("silo")] string Silo);
+internal sealed record StreamLive([property: JsonPropertyName("count")] long Count, [property: JsonPropertyName("silo")] string Silo);
 
 /// <summary><c>GET /status</c>.</summary>
-public sealed record StatusResponse(
+internal sealed record StatusResponse(
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("database")] string Database,
     [property: JsonPropertyName("streaming")] string Streaming,

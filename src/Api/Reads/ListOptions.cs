@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace TaskStream.Api;
 
 /// <summary>Settings under <c>TaskStream:List</c>.</summary>
-public sealed class ListOptions
+internal sealed class ListOptions
 {
     public const string Section = "TaskStream:List";
 

@@ -12,7 +12,7 @@ namespace TaskStream.Api;
 /// A client is its write token when it presents a configured one, else its address (<see cref="ClientAddress"/>):
 /// a made-up token buys no bucket of its own, so guessing tokens is limited per address. Refused requests count too.
 /// </summary>
-public sealed class WriteRateLimitPolicy(WriteTokens tokens, IOptions<WriteLimitOptions> options) : IRateLimiterPolicy<string>
+internal sealed class WriteRateLimitPolicy(WriteTokens tokens, IOptions<WriteLimitOptions> options) : IRateLimiterPolicy<string>
 {
     public const string Name = "writes";
 
@@ -45,7 +45,7 @@ public sealed class WriteRateLimitPolicy(WriteTokens tokens, IOptions<WriteLimit
 }
 
 /// <summary>Settings under <c>TaskStream:Limits</c> for writes.</summary>
-public sealed class WriteLimitOptions
+internal sealed class WriteLimitOptions
 {
     public const string Section = "TaskStream:Limits";
 

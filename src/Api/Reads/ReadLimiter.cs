@@ -13,7 +13,7 @@ namespace TaskStream.Api;
 /// allows 100), so streams and the readiness check failed on a healthy silo. A permit covers the query only, not
 /// the sending of its answer: a client that does not read holds no database work (<see cref="TimedResponseStream"/>).
 /// </summary>
-public sealed class ReadLimiter : IDisposable
+internal sealed class ReadLimiter : IDisposable
 {
     private readonly ConcurrencyLimiter _limiter;
     private readonly StreamLimitsOptions _limits;

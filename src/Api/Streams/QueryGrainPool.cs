@@ -13,7 +13,7 @@ namespace TaskStream.Api;
 /// requests leave at most <c>PoolSize</c> idle activations behind, however they end. <c>PoolSize = 0</c> gives
 /// every request a new grain.
 /// </summary>
-public sealed class QueryGrainPool(IGrainFactory grains, IOptions<QueryGrainPoolOptions> options)
+internal sealed class QueryGrainPool(IGrainFactory grains, IOptions<QueryGrainPoolOptions> options)
 {
     // References, not keys: GetGrain resolves the interface type by reflection on every call.
     private readonly ConcurrentQueue<ITaskQueryGrain> _idle = new();
@@ -77,7 +77,7 @@ public sealed class QueryGrainPool(IGrainFactory grains, IOptions<QueryGrainPool
 }
 
 /// <summary>One request's grain. <see cref="EndAsync"/> ends its query, however the query went.</summary>
-public sealed class QueryGrainLease(QueryGrainPool pool, ITaskQueryGrain grain)
+internal sealed class QueryGrainLease(QueryGrainPool pool, ITaskQueryGrain grain)
 {
     public ITaskQueryGrain Grain { get; } = grain;
 
@@ -119,7 +119,7 @@ public sealed class QueryGrainLease(QueryGrainPool pool, ITaskQueryGrain grain)
 }
 
 /// <summary>Settings under <c>TaskStream:Grains</c>.</summary>
-public sealed class QueryGrainPoolOptions
+internal sealed class QueryGrainPoolOptions
 {
     public const string Section = "TaskStream:Grains";
 

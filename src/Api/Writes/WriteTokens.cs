@@ -11,7 +11,7 @@ namespace TaskStream.Api;
 /// and a presented token is compared with every one of them in constant time, so neither the length nor the
 /// content of a configured token shows in how long a refusal takes.
 /// </summary>
-public sealed class WriteTokens(IOptions<WriteAuthOptions> options)
+internal sealed class WriteTokens(IOptions<WriteAuthOptions> options)
 {
     private readonly byte[][] _hashes = [.. options.Value.WriteTokens.Select(Hash)];
 
@@ -80,7 +80,7 @@ public sealed class WriteTokens(IOptions<WriteAuthOptions> options)
 }
 
 /// <summary>Settings under <c>TaskStream:Auth</c>.</summary>
-public sealed class WriteAuthOptions : IValidatableObject
+internal sealed class WriteAuthOptions : IValidatableObject
 {
     public const string Section = "TaskStream:Auth";
 

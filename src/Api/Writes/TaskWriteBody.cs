@@ -15,7 +15,7 @@ namespace TaskStream.Api;
 /// unknown, repeated, null or mistyped fields, bad lengths, malformed or empty JSON. Lengths count text elements
 /// (what a reader sees as one character: an emoji or an accented letter is one), not UTF-16 code units.
 /// </summary>
-public sealed record TaskWriteBody(string? Title, string? Description, bool? Completed)
+internal sealed record TaskWriteBody(string? Title, string? Description, bool? Completed)
 {
     public const int MaxTitleLength = 200;
     public const int MaxDescriptionLength = 2000;

@@ -15,7 +15,7 @@ namespace TaskStream.Api;
 /// <see cref="IdempotencyKeyHeader"/> when the client sends one; the read goes through a query grain, so the one
 /// query builder stays the only reader of tasks.
 /// </summary>
-public static class TaskWriteApi
+internal static class TaskWriteApi
 {
     public const string SeqHeader = "X-TaskStream-Seq";
 

@@ -10,7 +10,7 @@ namespace TaskStream.Api;
 /// Every value is checked here, before any grain is called; a bad one is reported under its own name.
 /// Unknown parameters are ignored (cache-busters such as <c>_=1712345678</c>), within a bound on the whole query.
 /// </summary>
-public static class TaskQueryParameters
+internal static class TaskQueryParameters
 {
     public const string LastEventIdHeader = "Last-Event-ID";
 
