@@ -1,12 +1,8 @@
-using System.Buffers;
 using System.Diagnostics;
-using System.Globalization;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
-using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Connections.Features;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -37,14 +33,14 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     {
         var relay = http.RequestServices.GetRequiredService<Services>();
         var (options, metrics, stopping) = (relay.Options, relay.Metrics, relay.Stopping);
-        http.Response.Headers["X-TaskStream-Silo"] = relay.SiloName;
+        http.Response.Headers[TaskStreamHeaders.Silo] = relay.SiloName;
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
         // When the client left, as seen by the server: the start of the disconnect-to-release latency.
         using var aborted = http.RequestAborted.Register(static state => ((TaskEventStream)state!).MarkEnded(), this);
         var token = cancellation.Token;
         var pacing = TimeSpan.FromMilliseconds(options.EventIntervalMs);
         var started = Stopwatch.GetTimestamp();
-        var outcome = "completed";
+        var outcome = StreamOutcome.Completed;
 
         // Paced streams fetch one task per grain call, so a lost silo shows at the next event rather than
         // after a prefetched batch. Unpaced streams take Orleans' batches of ready rows.
@@ -65,7 +61,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
                     // Only the query's closing QueryCompleted came: reading past it completes the enumeration.
                     _exhausted = !any || !await enumerator.MoveNextAsync();
                     http.Response.StatusCode = StatusCodes.Status204NoContent;
-                    outcome = "no-content";
+                    outcome = StreamOutcome.NoContent;
                     await heartbeat.SendAsync(http.Response.CompleteAsync());
                     return;
                 }
@@ -85,8 +81,9 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         {
             // The client left (or stopped reading and was dropped) or the host is stopping: the stream just
             // ends, and a reconnecting client resumes from its Last-Event-ID.
-            outcome = heartbeat.Dropped ? "dropped" : http.RequestAborted.IsCancellationRequested ? "cancelled" : "stopped";
-            if (outcome == "stopped")
+            outcome = heartbeat.Dropped ? StreamOutcome.Dropped
+                : http.RequestAborted.IsCancellationRequested ? StreamOutcome.Cancelled : StreamOutcome.Stopped;
+            if (outcome == StreamOutcome.Stopped)
             {
                 // Close the connection once this response ends, so the client's reconnect opens a new one
                 // (to another silo) instead of waiting on a kept-alive connection to a host that is going away.
@@ -98,7 +95,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             // The grain failed (its silo died or stopped, the store failed). Ending the stream without an
             // `end` event makes the client reconnect with its Last-Event-ID, and a new grain picks up where
             // this one stopped. Even before any event: an EventSource gives up for good on an error status.
-            outcome = "failed";
+            outcome = StreamOutcome.Failed;
             LogStreamFailed(relay.Logger, exception);
             if (!http.Response.HasStarted)
             {
@@ -110,12 +107,12 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         {
             MarkEnded();
             // Returns once the grain has disposed its iterator, and so closed the query's connection.
-            await lease.EndAsync(enumerator, ranToEnd: outcome is "completed" or "no-content", exhausted: _exhausted);
+            await lease.EndAsync(enumerator, ranToEnd: outcome is StreamOutcome.Completed or StreamOutcome.NoContent, exhausted: _exhausted);
 
             var duration = Stopwatch.GetElapsedTime(started);
             CountSentEvents();
-            metrics.StreamEnded(outcome, duration);
-            LogStreamEnded(relay.Logger, outcome, _events, duration.TotalMilliseconds,
+            metrics.StreamEnded(outcome.ToText(), duration);
+            LogStreamEnded(relay.Logger, outcome.ToText(), _events, duration.TotalMilliseconds,
                 Stopwatch.GetElapsedTime(Volatile.Read(ref _endedAt)).TotalMilliseconds,
                 query.Completed, query.Limit, query.After, query.ResumeAfter, query.Follow, relay.SiloName);
         }
@@ -138,19 +135,6 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         public string SiloName { get; } = silo.SiloAddress.ToString();
 
         public ILogger Logger { get; } = logger;
-    }
-
-    /// <summary>The stream's status and headers, to go out with its first send.</summary>
-    private static void SetHeaders(HttpContext http)
-    {
-        var response = http.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "text/event-stream";
-        response.Headers.CacheControl = "no-cache,no-store";
-        response.Headers.Pragma = "no-cache";
-        response.Headers.ContentEncoding = "identity";
-        response.Headers["X-Accel-Buffering"] = "no"; // tells nginx-style proxies not to buffer the stream
-        http.Features.GetRequiredFeature<IHttpResponseBodyFeature>().DisableBuffering();
     }
 
     private async IAsyncEnumerable<SseItem<object>> EventsAsync(
@@ -185,33 +169,6 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             // No id: the client's Last-Event-ID stays the last task's, so a reconnect after `end` gets 204.
             yield return new SseItem<object>(new StreamEnd(_events, ranOn), "end");
         }
-    }
-
-    private SseItem<object>? ToSse(TaskQueryEvent result)
-    {
-        switch (result)
-        {
-            case TaskItem task:
-                _events++;
-                return new SseItem<object>(task, "task") { EventId = Id(task.Id) };
-            case TaskChanged changed:
-                _events++;
-                return new SseItem<object>(changed.Task, "task") { EventId = Id(changed.Seq) };
-            case TaskDeleted deleted:
-                _events++;
-                return new SseItem<object>(new DeletedTask(deleted.Id), "task-deleted") { EventId = Id(deleted.Seq) };
-            case FollowReset reset:
-                // No id: until the snapshot's first task arrives, a reconnect resets again, which is right.
-                _live = false;
-                return new SseItem<object>(new StreamReset(reset.Reason), "reset");
-            case FollowingLive live:
-                _live = true;
-                return new SseItem<object>(new StreamLive(_events, live.Silo), "live") { EventId = Id(live.Seq) };
-            default:
-                return null;
-        }
-
-        static string Id(long value) => value.ToString(CultureInfo.InvariantCulture);
     }
 
     // The pause comes before each task after the first, and not before `end`: a stream's last task closes it
@@ -262,48 +219,4 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         _metrics?.EventsSent(_events - _eventsCounted);
         _eventsCounted = _events;
     }
-
-    // One JSON writer per thread, re-pointed at each event's buffer, instead of one per event.
-    [ThreadStatic]
-    private static Utf8JsonWriter? t_json;
-    private static readonly ArrayBufferWriter<byte> Detached = new(1);
-
-    private static void WriteData(SseItem<object> item, IBufferWriter<byte> buffer)
-    {
-        var writer = t_json ??= new Utf8JsonWriter(Detached);
-        writer.Reset(buffer);
-        switch (item.Data)
-        {
-            case TaskItem task:
-                JsonSerializer.Serialize(writer, task, TaskStreamJsonContext.Default.TaskItem);
-                break;
-            case StreamEnd end:
-                JsonSerializer.Serialize(writer, end, TaskStreamJsonContext.Default.StreamEnd);
-                break;
-            case DeletedTask deleted:
-                JsonSerializer.Serialize(writer, deleted, TaskStreamJsonContext.Default.DeletedTask);
-                break;
-            case StreamLive live:
-                JsonSerializer.Serialize(writer, live, TaskStreamJsonContext.Default.StreamLive);
-                break;
-            case StreamReset reset:
-                JsonSerializer.Serialize(writer, reset, TaskStreamJsonContext.Default.StreamReset);
-                break;
-            default:
-                throw new InvalidOperationException($"No SSE format for {item.Data.GetType()}.");
-        }
-
-        writer.Flush();
-        writer.Reset(Detached); // holds no reference to the event's buffer
-    }
-
-    // One line per stream, never per event. ReleaseMs: from the stream's end (for "cancelled", the moment
-    // the client's disconnect was seen) until the grain confirmed its iterator and connection were closed.
-    [LoggerMessage(EventId = 2, EventName = "StreamEnded", Level = LogLevel.Information,
-        Message = "Stream {Outcome}: {Events} events in {DurationMs:F1} ms; grain released {ReleaseMs:F1} ms after the end (completed={Completed} limit={Limit} after={After} resume={ResumeAfter} follow={Follow}) relayed by {Silo}")]
-    private static partial void LogStreamEnded(ILogger logger, string outcome, long events, double durationMs, double releaseMs,
-        bool? completed, int? limit, long after, long? resumeAfter, bool follow, string silo);
-
-    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Task stream failed; the client will reconnect and resume from its Last-Event-ID")]
-    private static partial void LogStreamFailed(ILogger logger, Exception exception);
 }

@@ -10,8 +10,6 @@ namespace TaskStream.Api;
 /// </summary>
 internal static class IdempotencyKeyHeader
 {
-    public const string Name = "Idempotency-Key";
-    public const string ReplayedName = "Idempotent-Replayed";
     public const int MaxLength = 255;
 
     /// <summary>
@@ -20,7 +18,7 @@ internal static class IdempotencyKeyHeader
     /// </summary>
     public static IdempotencyKey? Read(HttpContext http, WriteTokens tokens, Dictionary<string, string[]> errors)
     {
-        var values = http.Request.Headers[Name];
+        var values = http.Request.Headers[TaskStreamHeaders.IdempotencyKey];
         if (values.Count == 0)
         {
             return null;
@@ -28,7 +26,7 @@ internal static class IdempotencyKeyHeader
 
         if (values.Count > 1 || values[0] is not { Length: > 0 and <= MaxLength } key || !key.All(IsVisibleAscii))
         {
-            errors[Name] = [$"must be given once, as 1 to {MaxLength} visible ASCII characters (no spaces), such as a UUID"];
+            errors[TaskStreamHeaders.IdempotencyKey] = [$"must be given once, as 1 to {MaxLength} visible ASCII characters (no spaces), such as a UUID"];
             return null;
         }
 
