@@ -4,19 +4,9 @@ using TaskStream.Tests.Infrastructure;
 namespace TaskStream.Tests;
 
 /// <summary>/metrics scraped over HTTP while streams run, on a host of its own so the counts are this test's.</summary>
-public sealed class MetricsTests(MetricsTests.Host host) : IClassFixture<MetricsTests.Host>
+public sealed class MetricsTests(MetricsHost host) : IClassFixture<MetricsHost>
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
-
-    // Paced, so a stream is still running when the test scrapes; the exporter caches a scrape for 300 ms.
-    public sealed class Host : IAsyncLifetime
-    {
-        public TaskStreamServer Server { get; private set; } = null!;
-
-        public async Task InitializeAsync() => Server = await TaskStreamServer.StartAsync(("TaskStream:Streaming:EventIntervalMs", "400"));
-
-        public async Task DisposeAsync() => await Server.DisposeAsync();
-    }
 
     private HttpClient Http => host.Server.Http;
 

@@ -5,20 +5,8 @@ using TaskStream.Tests.Infrastructure;
 namespace TaskStream.Tests;
 
 /// <summary>Clients nobody here wrote: curl, and npm `eventsource` (a WHATWG EventSource, like a browser's).</summary>
-public sealed class ExternalClientTests(ExternalClientTests.Host host) : IClassFixture<ExternalClientTests.Host>
+public sealed class ExternalClientTests(ExternalClientHost host) : IClassFixture<ExternalClientHost>
 {
-    public sealed class Host : IAsyncLifetime
-    {
-        public TaskStreamServer Server { get; private set; } = null!;
-
-        // A short retry so the EventSource's reconnect after `end` happens within the test.
-        public async Task InitializeAsync() => Server = await TaskStreamServer.StartAsync(
-            ("TaskStream:Streaming:EventIntervalMs", "50"),
-            ("TaskStream:Streaming:RetryMs", "200"));
-
-        public async Task DisposeAsync() => await Server.DisposeAsync();
-    }
-
     [Fact]
     public async Task CurlReceivesEveryTaskAndTheEndAndExitsWhenTheServerCloses()
     {

@@ -3,10 +3,6 @@ using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
 
-/// <summary>Runs alone (no other test allocates meanwhile), because it reads the whole process's heap.</summary>
-[CollectionDefinition(nameof(BoundedMemoryTests), DisableParallelization = true)]
-public sealed class BoundedMemoryCollection;
-
 [Collection(nameof(BoundedMemoryTests))]
 public sealed class BoundedMemoryTests
 {

@@ -7,10 +7,6 @@ using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
 
-/// <summary>Tests that measure the whole process (heap, threads, timing) run alone, after the others.</summary>
-[CollectionDefinition(nameof(WholeProcessCollection), DisableParallelization = true)]
-public sealed class WholeProcessCollection;
-
 /// <summary>Many streams opened, read a little and abandoned leave nothing behind.</summary>
 [Collection(nameof(WholeProcessCollection))]
 public sealed class SoakTests

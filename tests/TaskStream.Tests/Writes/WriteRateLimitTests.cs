@@ -4,11 +4,6 @@ using TaskStream.Tests.Infrastructure;
 
 namespace TaskStream.Tests;
 
-/// <summary>A host allowing 5 writes at once and 1 a second after that, per write token or client address.</summary>
-public sealed class RateLimitedWriteHost() : WriteHost("sqlite",
-    ("TaskStream:Auth:WriteTokens:0", Token), ("TaskStream:Auth:WriteTokens:1", OtherToken),
-    ("TaskStream:Limits:WritesPerSecond", "1"), ("TaskStream:Limits:WriteBurst", "5"));
-
 /// <summary>Writes past a client's burst get 429 with Retry-After; other clients' writes go on.</summary>
 public sealed class WriteRateLimitTests(RateLimitedWriteHost host) : IClassFixture<RateLimitedWriteHost>
 {

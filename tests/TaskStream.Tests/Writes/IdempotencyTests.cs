@@ -281,10 +281,6 @@ public abstract class KeyExpiryTests(WriteHost host)
     }
 }
 
-public sealed class ShortKeyHost() : WriteHost("sqlite", [.. WithTokens, ("TaskStream:Idempotency:KeepSeconds", $"{KeyExpiryTests.KeepSeconds}")]);
-
-public sealed class PostgresShortKeyHost() : WriteHost("postgres", [.. WithTokens, ("TaskStream:Idempotency:KeepSeconds", $"{KeyExpiryTests.KeepSeconds}")]);
-
 public sealed class SqliteKeyExpiryTests(ShortKeyHost host) : KeyExpiryTests(host), IClassFixture<ShortKeyHost>;
 
 public sealed class PostgresKeyExpiryTests(PostgresShortKeyHost host) : KeyExpiryTests(host), IClassFixture<PostgresShortKeyHost>;
