@@ -1,7 +1,5 @@
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using TaskStream.Api;
-using TaskStream.Api.Operations;
-using TaskStream.Api.Page;
 using TaskStream.Grains;
 
 namespace TaskStream.Silo;

@@ -7,10 +7,10 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
-namespace TaskStream.Api.Operations;
+namespace TaskStream.Api;
 
 /// <summary>Settings under <c>TaskStream:Dashboard</c>: whether the Orleans dashboard is served, and who may see it.</summary>
-public sealed class DashboardSettings
+internal sealed class DashboardSettings
 {
     public const string Section = "TaskStream:Dashboard";
 

@@ -9,7 +9,7 @@ using OpenTelemetry.Metrics;
 using Orleans.Dashboard;
 using TaskStream.Grains;
 
-namespace TaskStream.Api.Operations;
+namespace TaskStream.Api;
 
 /// <summary>
 /// What operators read: the Orleans dashboard (<c>/dashboard</c>, guarded by <see cref="DashboardAccess"/>),

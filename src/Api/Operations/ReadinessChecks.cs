@@ -6,7 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Orleans.Runtime;
 using TaskStream.Grains.Data;
 
-namespace TaskStream.Api.Operations;
+namespace TaskStream.Api;
 
 /// <summary>Ready only while this silo is an active member of its cluster and is not stopping.</summary>
 internal sealed class SiloActiveCheck(IClusterMembershipService membership, ILocalSiloDetails silo, IHostApplicationLifetime lifetime) : IHealthCheck

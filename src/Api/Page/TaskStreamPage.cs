@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Net.Http.Headers;
 
-namespace TaskStream.Api.Page;
+namespace TaskStream.Api;
 
 /// <summary>
 /// The page at <c>/</c>: plain HTML, CSS and JavaScript embedded in this assembly (no build step, nothing

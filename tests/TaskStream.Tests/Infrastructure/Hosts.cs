@@ -54,3 +54,27 @@ public sealed class PacedHost() : StoreHost("sqlite",
 
 [CollectionDefinition(nameof(PacedHost))]
 public sealed class PacedHostCollection : ICollectionFixture<PacedHost>;
+
+/// <summary>A host for <see cref="ExternalClientTests"/>.</summary>
+public sealed class ExternalClientHost : IAsyncLifetime
+{
+    public TaskStreamServer Server { get; private set; } = null!;
+
+    // A short retry so the EventSource's reconnect after `end` happens within the test.
+    public async Task InitializeAsync() => Server = await TaskStreamServer.StartAsync(
+        ("TaskStream:Streaming:EventIntervalMs", "50"),
+        ("TaskStream:Streaming:RetryMs", "200"));
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+/// <summary>A host of its own for <see cref="MetricsTests"/>, so the counts are that test's.</summary>
+public sealed class MetricsHost : IAsyncLifetime
+{
+    public TaskStreamServer Server { get; private set; } = null!;
+
+    // Paced, so a stream is still running when the test scrapes; the exporter caches a scrape for 300 ms.
+    public async Task InitializeAsync() => Server = await TaskStreamServer.StartAsync(("TaskStream:Streaming:EventIntervalMs", "400"));
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}

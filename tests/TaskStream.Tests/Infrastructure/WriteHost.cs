@@ -145,3 +145,14 @@ public sealed class PostgresTokenWriteHost() : WriteHost("postgres", WithTokens)
 
 /// <summary>No write tokens configured: writes from loopback clients only.</summary>
 public sealed class OpenWriteHost() : WriteHost("sqlite");
+
+/// <summary>Keeps idempotency keys for <see cref="KeyExpiryTests.KeepSeconds"/> only.</summary>
+public sealed class ShortKeyHost() : WriteHost("sqlite", [.. WithTokens, ("TaskStream:Idempotency:KeepSeconds", $"{KeyExpiryTests.KeepSeconds}")]);
+
+/// <summary><see cref="ShortKeyHost"/> on PostgreSQL.</summary>
+public sealed class PostgresShortKeyHost() : WriteHost("postgres", [.. WithTokens, ("TaskStream:Idempotency:KeepSeconds", $"{KeyExpiryTests.KeepSeconds}")]);
+
+/// <summary>A host allowing 5 writes at once and 1 a second after that, per write token or client address.</summary>
+public sealed class RateLimitedWriteHost() : WriteHost("sqlite",
+    ("TaskStream:Auth:WriteTokens:0", Token), ("TaskStream:Auth:WriteTokens:1", OtherToken),
+    ("TaskStream:Limits:WritesPerSecond", "1"), ("TaskStream:Limits:WriteBurst", "5"));

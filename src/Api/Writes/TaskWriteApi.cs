@@ -1,0 +1,150 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using TaskStream.Grains;
+
+namespace TaskStream.Api;
+
+/// <summary>
+/// Task writes (<c>POST</c>, <c>PATCH</c>, <c>DELETE</c>), each answered with the change's sequence number in
+/// <c>X-TaskStream-Seq</c>: authorized (<see cref="WriteAuthorization"/>), rate limited (<see cref="WriteRateLimitPolicy"/>),
+/// read (<see cref="TaskWriteBody"/>) and sent to the writer grain, at most once per <see cref="IdempotencyKeyHeader"/>
+/// when the client sends one.
+/// </summary>
+internal static class TaskWriteApi
+{
+    public static IServiceCollection AddTaskWrites(this IServiceCollection services)
+    {
+        services.AddOptions<WriteAuthOptions>().BindConfiguration(WriteAuthOptions.Section)
+            .BindSingleValue($"{WriteAuthOptions.Section}:WriteTokens", auth => auth.WriteTokens, (auth, tokens) => auth.WriteTokens = tokens)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<WriteLimitOptions>().BindConfiguration(WriteLimitOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<WriteTokens>();
+        services.AddRateLimiter(limits => limits.AddPolicy<string, WriteRateLimitPolicy>(WriteRateLimitPolicy.Name));
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapTaskWrites(this IEndpointRouteBuilder app)
+    {
+        var writes = app.MapGroup("/tasks")
+            .AddEndpointFilter<WriteAuthorization>()
+            .RequireRateLimiting(WriteRateLimitPolicy.Name)
+            .WithMetadata(new RequestSizeLimitAttribute(TaskWriteBody.MaxBytes));
+        writes.MapPost("", CreateTask);
+        writes.MapPatch("/{id}", UpdateTask);
+        writes.MapDelete("/{id}", DeleteTask);
+        return app;
+    }
+
+    internal static async Task<Results<Created<TaskItem>, ValidationProblem, ProblemHttpResult>> CreateTask(
+        HttpContext http, IGrainFactory grains, WriteTokens tokens, CancellationToken cancellationToken)
+    {
+        Dictionary<string, string[]> errors = [];
+        var key = IdempotencyKeyHeader.Read(http, tokens, errors);
+        var (body, refused) = await TaskWriteBody.ReadAsync(http.Request, creating: true, errors, cancellationToken);
+        if (refused is not null)
+        {
+            return refused;
+        }
+
+        if (body is null || errors.Count > 0)
+        {
+            return Problems.Invalid(errors);
+        }
+
+        var answer = await WriteAsync(http, grains, new TaskWrite.Create(body.ToNewTask()), key);
+        return answer switch
+        {
+            { Outcome: WriteOutcome.KeyReused } => KeyReused(key),
+            { Outcome: WriteOutcome.StoreBusy } => StoreBusy(http),
+            _ => TypedResults.Created($"/tasks/{answer.Task!.Id}", answer.Task),
+        };
+    }
+
+    internal static async Task<Results<Ok<TaskItem>, ValidationProblem, ProblemHttpResult>> UpdateTask(
+        string id, HttpContext http, IGrainFactory grains, WriteTokens tokens, CancellationToken cancellationToken)
+    {
+        Dictionary<string, string[]> errors = [];
+        var taskId = TaskIdPath.Parse(id, errors);
+        var key = IdempotencyKeyHeader.Read(http, tokens, errors);
+        var (body, refused) = await TaskWriteBody.ReadAsync(http.Request, creating: false, errors, cancellationToken);
+        if (refused is not null)
+        {
+            return refused;
+        }
+
+        if (body is null || taskId is null || errors.Count > 0)
+        {
+            return Problems.Invalid(errors);
+        }
+
+        var answer = await WriteAsync(http, grains, new TaskWrite.Update(taskId.Value, body.ToPatch()), key);
+        return answer switch
+        {
+            { Outcome: WriteOutcome.KeyReused } => KeyReused(key),
+            { Outcome: WriteOutcome.StoreBusy } => StoreBusy(http),
+            { Task: { } task } => TypedResults.Ok(task),
+            _ => Problems.NotFound(taskId.Value),
+        };
+    }
+
+    internal static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> DeleteTask(
+        string id, HttpContext http, IGrainFactory grains, WriteTokens tokens)
+    {
+        Dictionary<string, string[]> errors = [];
+        var taskId = TaskIdPath.Parse(id, errors);
+        var key = IdempotencyKeyHeader.Read(http, tokens, errors);
+        if (taskId is null || errors.Count > 0)
+        {
+            return Problems.Invalid(errors);
+        }
+
+        var answer = await WriteAsync(http, grains, new TaskWrite.Delete(taskId.Value), key);
+        return answer switch
+        {
+            { Outcome: WriteOutcome.KeyReused } => KeyReused(key),
+            { Outcome: WriteOutcome.StoreBusy } => StoreBusy(http),
+            { Seq: not null } => TypedResults.NoContent(),
+            _ => Problems.NotFound(taskId.Value),
+        };
+    }
+
+    /// <summary>
+    /// Makes the write (with an idempotency key, at most once per key) and sets the headers every answer to it
+    /// carries: the change's sequence number, and whether this is the first answer replayed.
+    /// </summary>
+    private static async Task<WriteAnswer> WriteAsync(HttpContext http, IGrainFactory grains, TaskWrite write, IdempotencyKey? key)
+    {
+        // The deadline counts from now, before the call may queue behind others: Orleans' call timeout does too.
+        var requestedAt = DateTime.UtcNow;
+        var answer = await grains.GetGrain<ITaskWriterGrain>(0).WriteAsync(write, key, requestedAt);
+        if (answer.Seq is { } seq)
+        {
+            http.Response.Headers[TaskStreamHeaders.Seq] = seq.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (answer.Outcome == WriteOutcome.Replayed)
+        {
+            http.Response.Headers[TaskStreamHeaders.IdempotentReplayed] = "true";
+        }
+
+        return answer;
+    }
+
+    private static ProblemHttpResult KeyReused(IdempotencyKey? key) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity,
+            detail: $"{TaskStreamHeaders.IdempotencyKey} '{key?.Key}' was used for another write (another method, task or field values); a new write needs a new key.");
+
+    private static ProblemHttpResult StoreBusy(HttpContext http)
+    {
+        http.Response.Headers.RetryAfter = "1";
+        return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable,
+            detail: "The task store could not take this write in time (another writer held its lock); nothing was written. " +
+                $"Retry, with the same {TaskStreamHeaders.IdempotencyKey} if you sent one.");
+    }
+}
