@@ -30,6 +30,23 @@ public sealed class HealthTests
     }
 
     [Fact]
+    public async Task AFloodOfReadinessProbesAsksTheStoreAboutOnceASecond()
+    {
+        await using var server = await TaskStreamServer.StartAsync();
+        var metrics = server.GetService<TaskStream.Grains.TaskStreamMetrics>();
+        await GetAsync(server.Http, "/health/ready");
+
+        var before = metrics.ConnectionsOpened;
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 400).Select(async _ => (await GetAsync(server.Http, "/health/ready")).Status));
+        var seconds = started.Elapsed.TotalSeconds;
+
+        Assert.All(statuses, status => Assert.Equal(HttpStatusCode.OK, status));
+        // One store check answers every probe for a second: 400 probes cost a connection per second they took, not 400.
+        Assert.InRange(metrics.ConnectionsOpened - before, 0, (long)Math.Ceiling(seconds) + 1);
+    }
+
+    [Fact]
     public async Task ReadyIs503WhileThePostgresStoreIsUnreachableWhileLiveStays200AndReadyReturnsWithTheStore()
     {
         // The silo reaches PostgreSQL through a port the test can cut, as a network failure or a stopped server would.
