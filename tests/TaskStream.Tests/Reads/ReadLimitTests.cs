@@ -12,6 +12,27 @@ namespace TaskStream.Tests;
 public sealed class ReadLimitTests
 {
     [Fact]
+    public async Task ReadsOfOneTaskPastTheSilosReadPermitsGetRetryable503sAndTheRestTheirTask()
+    {
+        // One permit and no queue: of many reads at once, those that find it taken are refused at once.
+        await using var server = await TaskStreamServer.StartAsync(
+            ("TaskStream:Limits:MaxConcurrentReads", "1"), ("TaskStream:Limits:ReadQueueLength", "0"));
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 200).Select(async _ =>
+        {
+            using var response = await server.Http.GetAsync("/tasks/1");
+            return (response.StatusCode, RetryAfter: response.Headers.RetryAfter?.Delta, response.Content.Headers.ContentType?.MediaType);
+        }));
+
+        Assert.All(responses, r => Assert.True(
+            r.StatusCode == HttpStatusCode.OK
+            || (r.StatusCode == HttpStatusCode.ServiceUnavailable && r.RetryAfter == TimeSpan.FromSeconds(5) && r.MediaType == "application/problem+json"),
+            r.ToString()));
+        Assert.Contains(responses, r => r.StatusCode == HttpStatusCode.OK);
+        Assert.Contains(responses, r => r.StatusCode == HttpStatusCode.ServiceUnavailable);
+    }
+
+    [Fact]
     public async Task AFloodOfListReadsOnPostgresGetsAnswersOrRetryable503sAndReadyStays200()
     {
         await using var postgres = await TestPostgres.CreateAsync();
