@@ -19,7 +19,7 @@ public readonly record struct FeedPosition(long Head, long Horizon);
 
 public static partial class TaskStore
 {
-    private const string SnapshotColumns = "SELECT id, title, description, completed, seq FROM tasks";
+    private const string SnapshotColumns = "SELECT " + ColumnsAndSeq + " FROM tasks";
     private const string SnapshotPageSql = SnapshotColumns + " WHERE seq > @After AND seq <= @Until ORDER BY seq LIMIT @Take";
     private const string FilteredSnapshotPageSql = SnapshotColumns + " WHERE seq > @After AND seq <= @Until AND completed = @Completed ORDER BY seq LIMIT @Take";
     private const string ChangesPageSql =

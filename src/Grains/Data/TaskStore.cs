@@ -11,7 +11,9 @@ namespace TaskStream.Grains.Data;
 /// </summary>
 public static partial class TaskStore
 {
+    // The one column list: ReadTask maps these, in this order, and `seq` (the task's latest change) follows when asked for.
     private const string Columns = "id, title, description, completed";
+    internal const string ColumnsAndSeq = Columns + ", seq";
     private const string PageSql = "SELECT " + Columns + " FROM tasks WHERE id > @After ORDER BY id LIMIT @Take";
     private const string FilteredPageSql = "SELECT " + Columns + " FROM tasks WHERE completed = @Completed AND id > @After ORDER BY id LIMIT @Take";
 

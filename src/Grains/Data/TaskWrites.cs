@@ -19,7 +19,7 @@ public static class TaskWrites
     private const string DeleteSql = "DELETE FROM tasks WHERE id = @Id RETURNING id";
 
     // A write that changed nothing (the same values again) takes no sequence number: its seq is the task's latest.
-    private const string ReadSql = "SELECT id, title, description, completed, seq FROM tasks WHERE id = @Id";
+    private const string ReadSql = "SELECT " + TaskStore.ColumnsAndSeq + " FROM tasks WHERE id = @Id";
     private const string HeadSql = "SELECT head FROM task_feed";
 
     public static async Task<TaskWritten> CreateAsync(DbConnection connection, DbTransaction transaction, NewTask task)
