@@ -307,8 +307,11 @@ public sealed class LoadStats
     /// <summary>Streams, and the sum of their times from request to end event (ms).</summary>
     public readonly record struct Tally(long Streams, double TotalMs);
 
-    public string ErrorSummary() =>
-        _errors.IsEmpty ? "none" : string.Join("; ", _errors.OrderByDescending(e => e.Value).Select(e => $"{e.Value}× {e.Key}"));
+    public string ErrorSummary() => _errors.IsEmpty ? "none" : Summarize(_errors);
+
+    /// <summary>Error kinds by count, most frequent first: "3× HTTP 503; 1× …".</summary>
+    public static string Summarize(IEnumerable<KeyValuePair<string, int>> errors) =>
+        string.Join("; ", errors.OrderByDescending(e => e.Value).Select(e => $"{e.Value}× {e.Key}"));
 }
 
 public static class Percentiles

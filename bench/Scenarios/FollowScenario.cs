@@ -9,6 +9,8 @@ using System.Text.Json;
 using Dapper;
 using Microsoft.Data.Sqlite;
 using Npgsql;
+using static TaskStream.Bench.FollowWrites;
+using static TaskStream.Bench.Steps;
 
 namespace TaskStream.Bench;
 
@@ -18,9 +20,11 @@ namespace TaskStream.Bench;
 /// (another program, as far as the silo knows), one at a time, and how long each takes to reach every follower.
 /// SQLite, and PostgreSQL when a server is given. No baseline: the baseline server has no follow mode.
 /// </summary>
-public static partial class Scenarios
+internal sealed class FollowScenario : IScenario
 {
-    private static async Task FollowAsync(BenchContext context)
+    public string Name => "follow";
+
+    public async Task RunAsync(BenchContext context)
     {
         var options = context.Options;
         var section = context.Report.Begin("follow",
@@ -129,7 +133,7 @@ public static partial class Scenarios
             {
                 // JIT the follow and write paths, so the first measured writes do not measure it.
                 Progress("follow", $"{c}: warming up");
-                var warm = await FollowersAsync(context, host, Math.Min(200, n));
+                var warm = await Followers.OpenAsync(context, host, Math.Min(200, n));
                 await WriteAllAsync(context, warm, 5, 0, i => PostAsync(context, writer, i));
                 warm.Close();
             }
@@ -143,11 +147,11 @@ public static partial class Scenarios
 
             Progress("follow", $"{c}: opening {n:#,0} followers");
             var opening = Stopwatch.GetTimestamp();
-            var followers = await FollowersAsync(context, host, n);
+            var followers = await Followers.OpenAsync(context, host, n);
             var openSeconds = Stopwatch.GetElapsedTime(opening).TotalSeconds;
             try
             {
-                report.Check(followers.Errors.IsEmpty, "follow", $"{c}: followers failed to go live: {Summary(followers.Errors)}");
+                report.Check(followers.Errors.IsEmpty, "follow", $"{c}: followers failed to go live: {LoadStats.Summarize(followers.Errors)}");
                 await Task.Delay(2000, context.Token); // let the silo settle before reading its memory
                 host.EnsureRunning($"{c}, {n} followers");
                 var (rssAfter, threadsAfter) = (host.Memory().RssKb, host.Threads());
@@ -234,239 +238,5 @@ public static partial class Scenarios
         var (ticks, start) = (host.CpuTicks(), Stopwatch.GetTimestamp());
         await Task.Delay(context.Options.FollowIdle, context.Token);
         return 100 * (host.CpuTicks() - ticks) * 10.0 / Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-    }
-
-    /// <summary>Milliseconds between two Stopwatch timestamps; negative when <paramref name="to"/> came first.</summary>
-    private static double Between(long from, long to) => Stopwatch.GetElapsedTime(from, to).TotalMilliseconds;
-
-    private static string Summary(ConcurrentDictionary<string, int> errors) =>
-        string.Join("; ", errors.OrderByDescending(e => e.Value).Select(e => $"{e.Value}× {e.Key}"));
-
-    private sealed record Write(long Seq, long RespondedAt, double PostMs);
-
-    /// <summary>
-    /// Makes <paramref name="count"/> writes one after the other, each awaited (≤ 30 s) at every live follower
-    /// before the next, so a write's delivery is its own and not queued behind the previous one's.
-    /// <paramref name="before"/> writes were fanned out to these followers already.
-    /// </summary>
-    private static async Task<List<Write>> WriteAllAsync(BenchContext context, Followers followers, int count, int before, Func<int, Task<Write>> write)
-    {
-        var writes = new List<Write>();
-        for (var i = 0; i < count; i++)
-        {
-            writes.Add(await write(i));
-            var waiting = Stopwatch.GetTimestamp();
-            while (followers.Received < (long)followers.Live * (before + i + 1) && Stopwatch.GetElapsedTime(waiting) < TimeSpan.FromSeconds(30))
-            {
-                await Task.Delay(1, context.Token);
-            }
-        }
-
-        return writes;
-    }
-
-    /// <summary>A write through the API: <c>POST /tasks</c>, its change number from <c>X-TaskStream-Seq</c>.</summary>
-    private static async Task<Write> PostAsync(BenchContext context, ServerProcess writer, int i)
-    {
-        var sent = Stopwatch.GetTimestamp();
-        using var content = new StringContent($$"""{"title":"bench follow {{i}}"}""", Encoding.UTF8, "application/json");
-        using var response = await context.Load.Http.PostAsync(writer.Url("/tasks"), content, context.Token);
-        var responded = Stopwatch.GetTimestamp();
-        if (response.StatusCode != HttpStatusCode.Created
-            || !response.Headers.TryGetValues("X-TaskStream-Seq", out var values)
-            || !long.TryParse(values.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var seq))
-        {
-            throw new InvalidOperationException($"POST /tasks answered {(int)response.StatusCode} without a sequence number: " +
-                await response.Content.ReadAsStringAsync(context.Token));
-        }
-
-        return new Write(seq, responded, Stopwatch.GetElapsedTime(sent, responded).TotalMilliseconds);
-    }
-
-    /// <summary>A connection to the silo's store of the bench's own, as another program would open one.</summary>
-    private static async Task<DbConnection> OpenStoreAsync(string sqlitePath, string? postgres, CancellationToken cancellationToken)
-    {
-        DbConnection connection = postgres is null
-            ? new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = sqlitePath, DefaultTimeout = 5, Pooling = false }.ToString())
-            : new NpgsqlConnection(postgres);
-        await connection.OpenAsync(cancellationToken);
-        return connection;
-    }
-
-    /// <summary>An INSERT of the seed's columns only, committed on its own (no transaction); its change number read after.</summary>
-    private static async Task<Write> InsertAsync(DbConnection store, int i, CancellationToken cancellationToken)
-    {
-        var sent = Stopwatch.GetTimestamp();
-        var id = await store.ExecuteScalarAsync<long>(new CommandDefinition(
-            "INSERT INTO tasks (title, description, completed) VALUES (@Title, '', FALSE) RETURNING id", new { Title = $"bench direct {i}" },
-            cancellationToken: cancellationToken));
-        var committed = Stopwatch.GetTimestamp();
-        var seq = await store.ExecuteScalarAsync<long>(new CommandDefinition("SELECT seq FROM tasks WHERE id = @Id", new { Id = id }, cancellationToken: cancellationToken));
-        return new Write(seq, committed, Stopwatch.GetElapsedTime(sent, committed).TotalMilliseconds);
-    }
-
-    /// <summary>Opens n follow streams, at most ConnectConcurrency waiting for their <c>live</c> event at once.</summary>
-    private static async Task<Followers> FollowersAsync(BenchContext context, ServerProcess host, int n)
-    {
-        var followers = new Followers(context.Token);
-        using var gate = new SemaphoreSlim(context.Options.ConnectConcurrency);
-        var url = host.Url("/tasks/stream?follow=true");
-        for (var i = 0; i < n; i++)
-        {
-            await gate.WaitAsync(context.Token);
-            followers.Start(context.Load.Http, url, () => gate.Release());
-        }
-
-        // Each follower releases its slot once (live or failed), so all slots back means all are settled.
-        for (var i = 0; i < context.Options.ConnectConcurrency; i++)
-        {
-            await gate.WaitAsync(context.Token);
-        }
-
-        return followers;
-    }
-
-    /// <summary>
-    /// The open follow streams: each records, after its <c>live</c> event, every <c>task</c> event's id (the change
-    /// sequence number) and arrival time; anything else after <c>live</c>, or a stream that ends, is an error.
-    /// </summary>
-    private sealed class Followers(CancellationToken token)
-    {
-        private readonly CancellationTokenSource _close = CancellationTokenSource.CreateLinkedTokenSource(token);
-        private readonly ConcurrentBag<List<(long Seq, long At)>> _events = [];
-        private readonly List<Task> _streams = [];
-        private long _received;
-        private int _live;
-
-        public ConcurrentDictionary<string, int> Errors { get; } = new();
-
-        public int Live => Volatile.Read(ref _live);
-
-        /// <summary>Task events received after <c>live</c>, by all followers together.</summary>
-        public long Received => Interlocked.Read(ref _received);
-
-        public void Start(HttpClient http, Uri url, Action settled)
-        {
-            var events = new List<(long Seq, long At)>();
-            _events.Add(events);
-            _streams.Add(Task.Run(() => FollowAsync(http, url, events, settled)));
-        }
-
-        private async Task FollowAsync(HttpClient http, Uri url, List<(long Seq, long At)> events, Action settled)
-        {
-            var isSettled = false;
-            void Settle()
-            {
-                if (!isSettled)
-                {
-                    isSettled = true;
-                    settled();
-                }
-            }
-
-            using var toLive = CancellationTokenSource.CreateLinkedTokenSource(_close.Token);
-            toLive.CancelAfter(TimeSpan.FromSeconds(30));
-            try
-            {
-                using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, toLive.Token);
-                if (response.StatusCode != HttpStatusCode.OK)
-                {
-                    Fail($"HTTP {(int)response.StatusCode}");
-                    return;
-                }
-
-                await using var body = await response.Content.ReadAsStreamAsync(toLive.Token);
-                var live = false;
-                long snapshot = 0;
-                await foreach (var item in SseParser.Create(body).EnumerateAsync(toLive.Token))
-                {
-                    var at = Stopwatch.GetTimestamp();
-                    if (!live && item.EventType == "task")
-                    {
-                        snapshot++;
-                    }
-                    else if (!live && item.EventType == "live")
-                    {
-                        live = true;
-                        toLive.CancelAfter(Timeout.InfiniteTimeSpan);
-                        using var data = JsonDocument.Parse(item.Data);
-                        if (data.RootElement.GetProperty("count").GetInt64() != snapshot)
-                        {
-                            Fail($"live count {data.RootElement.GetProperty("count")} after {snapshot} snapshot events");
-                            return;
-                        }
-
-                        Interlocked.Increment(ref _live);
-                        Settle();
-                    }
-                    else if (live && item.EventType == "task" && long.TryParse(item.EventId, NumberStyles.None, CultureInfo.InvariantCulture, out var seq))
-                    {
-                        events.Add((seq, at));
-                        Interlocked.Increment(ref _received);
-                    }
-                    else
-                    {
-                        Fail($"unexpected event '{item.EventType}' (id {item.EventId}) {(live ? "after" : "before")} live");
-                        return;
-                    }
-                }
-
-                Fail(live ? "stream ended while following" : "stream ended before live");
-            }
-            catch (OperationCanceledException) when (_close.IsCancellationRequested)
-            {
-                // closed by the bench
-            }
-            catch (OperationCanceledException)
-            {
-                Fail("timeout waiting for live");
-            }
-            catch (Exception exception) when (exception is HttpRequestException or IOException)
-            {
-                Fail($"{exception.GetType().Name}: {exception.Message}");
-            }
-            finally
-            {
-                Settle();
-            }
-        }
-
-        private void Fail(string error) => Errors.AddOrUpdate(error, 1, (_, k) => k + 1);
-
-        /// <summary>Delivery latency (ms) of every write at every follower that got it.</summary>
-        public List<double> Latencies(IReadOnlyList<Write> writes)
-        {
-            var respondedAt = writes.ToDictionary(w => w.Seq, w => w.RespondedAt);
-            return [.. _events.SelectMany(e => e).Where(e => respondedAt.ContainsKey(e.Seq)).Select(e => Between(respondedAt[e.Seq], e.At))];
-        }
-
-        /// <summary>When the last follower got the change <paramref name="seq"/>; null when none did.</summary>
-        public long? LastArrival(long seq) =>
-            _events.SelectMany(e => e).Where(e => e.Seq == seq).Select(e => (long?)e.At).Max();
-
-        /// <summary>Followers that did not get exactly these writes, once each, in order.</summary>
-        public IEnumerable<string> OrderProblems(IReadOnlyList<Write> writes)
-        {
-            var expected = writes.Select(w => w.Seq).ToList();
-            var wrong = _events.Where(e => !e.Select(x => x.Seq).SequenceEqual(expected)).ToList();
-            if (wrong.Count > 0)
-            {
-                yield return $"{wrong.Count} of {_events.Count} followers did not get the {expected.Count} writes exactly once in order; " +
-                    $"e.g. got [{string.Join(",", wrong[0].Select(x => x.Seq).Take(20))}], expected [{string.Join(",", expected.Take(20))}]";
-            }
-
-            if (!Errors.IsEmpty)
-            {
-                yield return $"follower errors: {Summary(Errors)}";
-            }
-        }
-
-        /// <summary>Closes every stream (the client disconnects) and waits for them to finish.</summary>
-        public void Close()
-        {
-            _close.Cancel();
-            Task.WaitAll([.. _streams], TimeSpan.FromSeconds(30));
-            _close.Dispose();
-        }
     }
 }
