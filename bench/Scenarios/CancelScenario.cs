@@ -24,20 +24,13 @@ internal sealed class CancelScenario : IScenario
         var results = new Dictionary<Target, (LoadStats Stats, List<StreamLogLine> Lines, ServerStatus Final, TimeSpan Drain)>();
         foreach (var server in new[] { taskStream, baseline })
         {
-            await WarmUpAsync(context, section, server, async () =>
+            await WarmUpAsync(context, section, server, () => RoundsForAsync(options.Warmup, async stats =>
             {
-                var stats = new LoadStats();
-                var start = Stopwatch.GetTimestamp();
-                while (Stopwatch.GetElapsedTime(start) < options.Warmup && stats.Errors == 0)
-                {
-                    var (round, done) = await Drivers.OpenManyAsync(context.Load, server.Url(path), PlanFor, Math.Min(100, n),
-                        options.ConnectConcurrency, context.Token);
-                    await done;
-                    stats.Add(round);
-                }
-
-                return (stats, Stopwatch.GetElapsedTime(start));
-            });
+                var (round, done) = await Drivers.OpenManyAsync(context.Load, server.Url(path), PlanFor, Math.Min(100, n),
+                    options.ConnectConcurrency, context.Token);
+                await done;
+                stats.Add(round);
+            }));
             await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
             await Task.Delay(500, context.Token);
             server.TakeStreamLines(); // the warm-up's

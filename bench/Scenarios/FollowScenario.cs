@@ -1,13 +1,5 @@
-using System.Collections.Concurrent;
-using System.Data.Common;
 using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Net.ServerSentEvents;
-using System.Text;
-using System.Text.Json;
 using Dapper;
-using Microsoft.Data.Sqlite;
 using Npgsql;
 using static TaskStream.Bench.FollowWrites;
 using static TaskStream.Bench.Steps;
@@ -102,25 +94,14 @@ internal sealed class FollowScenario : IScenario
         var servers = new List<ServerProcess>();
         try
         {
+            var config = new ServerConfig(database, 5, EventIntervalMs: 0, LogStreams: false) { Postgres = postgres };
             if (silos == 1)
             {
-                servers.Add(await context.StartAsync(Target.TaskStream, new ServerConfig(database, 5, EventIntervalMs: 0, LogStreams: false) { Postgres = postgres }));
+                servers.Add(await context.StartAsync(Target.TaskStream, config));
             }
             else
             {
-                var taken = new HashSet<int>();
-                var (api, siloPort, gateway) = (ServerProcess.FreePortRun(2, taken), ServerProcess.FreePortRun(2, taken), ServerProcess.FreePortRun(2, taken));
-                var clusterId = $"bench-{Environment.ProcessId}-follow";
-                ServerConfig Config(int instance) => new(database, 5, EventIntervalMs: 0, LogStreams: false)
-                {
-                    Member = new ClusterMember(instance, api, siloPort, gateway, clusterId),
-                    Postgres = postgres,
-                };
-
-                Progress("follow", $"{c}: starting cluster {clusterId}");
-                servers.Add(await context.StartAsync(Target.TaskStream, Config(0)));
-                servers.Add(await context.StartAsync(Target.TaskStream, Config(1)));
-                var (formed, _) = await WaitForClusterAsync(context, servers, 2);
+                var (formed, _) = await LocalCluster.StartAsync(context, "follow", c, config, 2, $"bench-{Environment.ProcessId}-follow", servers);
                 if (!formed)
                 {
                     report.Problem("follow", $"{c}: the cluster did not form within {ClusterLimit.TotalSeconds:0} s");

@@ -124,20 +124,13 @@ internal sealed class IdleScenario : IScenario
         var (report, target) = (context.Report, server.Target);
         if (warmup > TimeSpan.Zero)
         {
-            await WarmUpAsync(context, section, server, async () =>
+            await WarmUpAsync(context, section, server, () => RoundsForAsync(warmup, async stats =>
             {
-                var stats = new LoadStats();
-                var start = Stopwatch.GetTimestamp();
-                while (Stopwatch.GetElapsedTime(start) < warmup && stats.Errors == 0)
-                {
-                    var round = await OpenAndHoldAsync(context, server, warmupPath, Math.Min(200, n));
-                    round.Release();
-                    await round.AllDone;
-                    stats.Add(round.Stats);
-                }
-
-                return (stats, Stopwatch.GetElapsedTime(start));
-            });
+                var round = await OpenAndHoldAsync(context, server, warmupPath, Math.Min(200, n));
+                round.Release();
+                await round.AllDone;
+                stats.Add(round.Stats);
+            }));
         }
 
         await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);

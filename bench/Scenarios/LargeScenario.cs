@@ -25,18 +25,8 @@ internal sealed class LargeScenario : IScenario
         foreach (var server in new[] { taskStream, baseline })
         {
             var cold = server.Memory().RssKb;
-            await WarmUpAsync(context, section, server, async () =>
-            {
-                var stats = new LoadStats();
-                var start = Stopwatch.GetTimestamp();
-                do
-                {
-                    stats.Add(await context.Load.StreamAsync(server.Url(path), plan, context.Token));
-                }
-                while (Stopwatch.GetElapsedTime(start) < options.Warmup && stats.Errors == 0);
-
-                return (stats, Stopwatch.GetElapsedTime(start));
-            });
+            await WarmUpAsync(context, section, server, () => RoundsForAsync(options.Warmup, async stats =>
+                stats.Add(await context.Load.StreamAsync(server.Url(path), plan, context.Token))));
             await server.WaitDrainedAsync(context.Load.Http, DrainLimit, context.Token);
 
             // Growth is measured from the warm, idle server: the peak is reset (VmHWM) and also sampled.

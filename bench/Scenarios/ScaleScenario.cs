@@ -49,32 +49,12 @@ internal sealed class ScaleScenario : IScenario
         var (options, report) = (context.Options, context.Report);
         var c = $"{n} silo{(n == 1 ? "" : "s")}";
         const string path = "/tasks/stream?limit=5";
-        var taken = new HashSet<int>();
-        var (api, siloPort, gateway) = (ServerProcess.FreePortRun(n, taken), ServerProcess.FreePortRun(n, taken), ServerProcess.FreePortRun(n, taken));
-        var clusterId = $"bench-{Environment.ProcessId}-{level}-{n}";
-        ServerConfig Config(int instance) => new(database, 1_000, EventIntervalMs: 0, LogStreams: false)
-        {
-            Member = new ClusterMember(instance, api, siloPort, gateway, clusterId),
-        };
-
         var silos = new List<ServerProcess>();
         try
         {
-            Progress("scale", $"{c}: starting cluster {clusterId} (API ports {api}-{api + n - 1})");
             var starting = Stopwatch.GetTimestamp();
-            // Instance 0 holds the membership table and creates the database: it answers before the others start.
-            silos.Add(await context.StartAsync(Target.TaskStream, Config(0)));
-            var others = Enumerable.Range(1, n - 1).Select(k => context.StartAsync(Target.TaskStream, Config(k))).ToList();
-            try
-            {
-                await Task.WhenAll(others);
-            }
-            finally
-            {
-                silos.AddRange(others.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)); // to be killed below
-            }
-
-            var (formed, seen) = await WaitForClusterAsync(context, silos, n);
+            var (formed, seen) = await LocalCluster.StartAsync(context, "scale", c, new ServerConfig(database, 1_000, EventIntervalMs: 0, LogStreams: false),
+                n, $"bench-{Environment.ProcessId}-{level}-{n}", silos);
             var formedIn = Stopwatch.GetElapsedTime(starting);
             if (!formed)
             {

@@ -9,41 +9,6 @@ internal static class Steps
 
     public static readonly TimeSpan ClusterLimit = TimeSpan.FromSeconds(60);
 
-    /// <summary>Polls every silo's /status (bounded) until each lists all n silos as active.</summary>
-    public static async Task<(bool Formed, List<ServerStatus?> Seen)> WaitForClusterAsync(BenchContext context, IReadOnlyList<ServerProcess> silos, int n)
-    {
-        var start = Stopwatch.GetTimestamp();
-        while (true)
-        {
-            var seen = new List<ServerStatus?>();
-            foreach (var silo in silos)
-            {
-                silo.EnsureRunning("cluster start");
-                try
-                {
-                    seen.Add(await silo.StatusAsync(context.Load.Http, context.Token));
-                }
-                catch (Exception exception) when (exception is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException
-                    && !context.Token.IsCancellationRequested)
-                {
-                    seen.Add(null);
-                }
-            }
-
-            if (seen.All(s => s?.Silos.Count == n))
-            {
-                return (true, seen);
-            }
-
-            if (Stopwatch.GetElapsedTime(start) >= ClusterLimit)
-            {
-                return (false, seen);
-            }
-
-            await Task.Delay(100, context.Token);
-        }
-    }
-
     /// <summary>Opens n streams that hold after their first event; Release() lets them all close.</summary>
     public static async Task<HeldStreams> OpenAndHoldAsync(BenchContext context, ServerProcess server, string path, int n)
     {
@@ -57,6 +22,19 @@ internal static class Steps
     public sealed record HeldStreams(LoadStats Stats, Task AllDone, TaskCompletionSource Hold)
     {
         public void Release() => Hold.TrySetResult();
+    }
+
+    /// <summary>Runs rounds of load one after the other until <paramref name="duration"/> is over or one had an error.</summary>
+    public static async Task<(LoadStats Stats, TimeSpan Elapsed)> RoundsForAsync(TimeSpan duration, Func<LoadStats, Task> round)
+    {
+        var stats = new LoadStats();
+        var start = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(start) < duration && stats.Errors == 0)
+        {
+            await round(stats);
+        }
+
+        return (stats, Stopwatch.GetElapsedTime(start));
     }
 
     /// <summary>Runs warm-up load (nothing of it is measured) unless the warm-up is zero; notes its errors.</summary>
