@@ -31,8 +31,11 @@ public sealed record ServerConfig(string DatabasePath, int SampleTasks, int Even
 /// </summary>
 public sealed record ClusterMember(int Instance, int ApiPort, int SiloPort, int GatewayPort, string ClusterId);
 
-/// <summary>A server's own per-stream log line (TaskEventStream on the silo, the same fields on the baseline).</summary>
-public sealed record StreamLogLine(string Outcome, long Events, double DurationMs, double ReleaseMs);
+/// <summary>
+/// What the bench reads off a server's per-stream log line (TaskEventStream on the silo, the same fields on the
+/// baseline): the release time, which no metric carries, and the outcome it belongs to.
+/// </summary>
+public sealed record StreamLogLine(string Outcome, double ReleaseMs);
 
 /// <summary>/status as both targets answer it; the cluster fields are the silo's only.</summary>
 public sealed record ServerStatus(string Status, long ActiveStreams, long OpenConnections)
@@ -53,6 +56,9 @@ public sealed record ServerStatus(string Status, long ActiveStreams, long OpenCo
 /// </summary>
 public sealed class ServerProcess : IAsyncDisposable
 {
+    /// <summary>The counter of ended streams, by outcome, that both targets export at /metrics.</summary>
+    public const string StreamsEndedMetric = "taskstream_streams_ended_total";
+
     private static readonly ConcurrentDictionary<int, Process> Live = new();
     private readonly Process _process;
     private readonly ConcurrentQueue<StreamLogLine> _streamLines = new();
@@ -263,6 +269,14 @@ public sealed class ServerProcess : IAsyncDisposable
         };
     }
 
+    /// <summary>Streams ended since start, by outcome: <c>taskstream_streams_ended_total{outcome}</c> of /metrics.</summary>
+    public async Task<IReadOnlyDictionary<string, long>> StreamsEndedAsync(HttpClient http, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        return PrometheusText.SumBy(await http.GetStringAsync(Url("/metrics"), timeout.Token), StreamsEndedMetric, "outcome");
+    }
+
     /// <summary>Polls /status until no stream and no database connection is open, or the time is up.</summary>
     public async Task<(ServerStatus Status, TimeSpan Waited)> WaitDrainedAsync(HttpClient http, TimeSpan max, CancellationToken cancellationToken)
     {
@@ -373,8 +387,7 @@ public sealed class ServerProcess : IAsyncDisposable
                 return null;
             }
 
-            return new StreamLogLine(state.GetProperty("Outcome").ToString(), (long)Number(state, "Events"),
-                Number(state, "DurationMs"), Number(state, "ReleaseMs"));
+            return new StreamLogLine(state.GetProperty("Outcome").ToString(), Number(state, "ReleaseMs"));
         }
         catch (Exception exception) when (exception is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
