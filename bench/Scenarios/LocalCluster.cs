@@ -15,7 +15,7 @@ internal static class LocalCluster
         BenchContext context, string scenario, string level, ServerConfig template, int n, string clusterId, List<ServerProcess> silos)
     {
         var taken = new HashSet<int>();
-        var (api, siloPort, gateway) = (ServerProcess.FreePortRun(n, taken), ServerProcess.FreePortRun(n, taken), ServerProcess.FreePortRun(n, taken));
+        var (api, siloPort, gateway) = (LoopbackPorts.FreeRun(n, taken), LoopbackPorts.FreeRun(n, taken), LoopbackPorts.FreeRun(n, taken));
         ServerConfig Config(int instance) => template with { Member = new ClusterMember(instance, api, siloPort, gateway, clusterId) };
 
         Progress(scenario, $"{level}: starting cluster {clusterId} (API ports {api}-{api + n - 1})");
