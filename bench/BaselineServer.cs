@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data;
 using System.Diagnostics;
 using System.Globalization;
@@ -31,6 +32,9 @@ public static partial class BaselineServer
     private static long _activeStreams;
     private static long _openConnections;
 
+    // Streams ended by outcome, exported at /metrics under the silo's metric name, counted where the silo counts them.
+    private static readonly ConcurrentDictionary<string, long> Ended = new();
+
     public static async Task<int> RunAsync(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
@@ -60,6 +64,8 @@ public static partial class BaselineServer
         });
         app.MapGet("/status", () => TypedResults.Ok(new BaselineStatus("ready", "sqlite", "enabled", "baseline",
             Interlocked.Read(ref _activeStreams), Interlocked.Read(ref _openConnections))));
+        app.MapGet("/metrics", () => TypedResults.Text(
+            string.Concat(Ended.Select(e => $"{ServerProcess.StreamsEndedMetric}{{outcome=\"{e.Key}\"}} {e.Value}\n")), "text/plain; version=0.0.4"));
         await app.RunAsync();
         return 0;
     }
@@ -134,11 +140,12 @@ public static partial class BaselineServer
         }
         finally
         {
-            Interlocked.Decrement(ref _activeStreams);
             var aborted = Interlocked.Read(ref disconnectSeen);
             // As on the silo: for a disconnect, from the moment it was seen; otherwise from the stream's end.
             var from = aborted != 0 ? aborted : endedAt;
             var outcome = finished ? "completed" : aborted != 0 || yielded ? "cancelled" : "failed";
+            Ended.AddOrUpdate(outcome, 1, (_, n) => n + 1);
+            Interlocked.Decrement(ref _activeStreams);
             LogStream(log, outcome, count,
                 Stopwatch.GetElapsedTime(started).TotalMilliseconds,
                 releasedAt == 0 || from == 0 ? -1 : Math.Max(0, Stopwatch.GetElapsedTime(from, releasedAt).TotalMilliseconds));

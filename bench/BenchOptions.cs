@@ -8,8 +8,6 @@ namespace TaskStream.Bench;
 /// </summary>
 public sealed record BenchOptions
 {
-    public static readonly string[] ScenarioNames = ["short", "large", "idle", "cancel", "scale", "follow"];
-
     public required string[] Scenarios { get; init; }
 
     public bool Smoke { get; init; }
@@ -92,8 +90,8 @@ public sealed record BenchOptions
         FollowSilos = [1], // a 2-silo cluster takes ~10 s to form; --follow-silos 1,2 adds it
     };
 
-    public const string Usage = """
-        usage: Bench <short|large|idle|cancel|scale|follow|all> [--smoke] [options]
+    public static string Usage => $"""
+        usage: Bench <{string.Join('|', ScenarioRegistry.Names)}|all> [--smoke] [options]
                Bench baseline-server --db PATH --urls URL [--interval-ms N]
         options (full-run defaults in brackets; --smoke sets tiny ones, which these still override):
           --warmup SEC               load before measuring, per target [20]
@@ -124,9 +122,7 @@ public sealed record BenchOptions
             throw new ArgumentException("name a scenario");
         }
 
-        var scenarios = args[0] == "all" ? ScenarioNames
-            : ScenarioNames.Contains(args[0]) ? [args[0]]
-            : throw new ArgumentException($"unknown scenario '{args[0]}'");
+        string[] scenarios = args[0] == "all" ? ScenarioRegistry.Names : [ScenarioRegistry.Find(args[0]).Name];
         var rest = args.Skip(1).ToList();
         var options = rest.Contains("--smoke") ? Smallest(scenarios) : new BenchOptions { Scenarios = scenarios };
         for (var i = 0; i < rest.Count; i++)

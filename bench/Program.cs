@@ -1,4 +1,4 @@
-// TaskStream benchmark. `dotnet run -c Release --project bench -- <short|large|idle|cancel|scale|follow|all> [--smoke]`
+// TaskStream benchmark. `dotnet run -c Release --project bench -- <scenario|all> [--smoke]` (scenarios: ScenarioRegistry)
 // starts the silo and the baseline as child processes on loopback, drives both with the same SSE client,
 // prints TaskStream beside the baseline and writes bench/results/<name>-<time>.json. See bench/README.md.
 // `baseline-server` is the other mode: the baseline itself, which the bench starts as a separate process.
@@ -58,7 +58,7 @@ try
         Console.WriteLine($"-- {scenario} …");
         try
         {
-            await Scenarios.RunAsync(scenario, context);
+            await ScenarioRegistry.Find(scenario).RunAsync(context);
         }
         catch (Exception exception) when (!stop.IsCancellationRequested)
         {

@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.ServerSentEvents;
+using System.Text.Json;
+using static TaskStream.Bench.Steps;
+
+namespace TaskStream.Bench;
+
+/// <summary>
+/// The open follow streams: each records, after its <c>live</c> event, every <c>task</c> event's id (the change
+/// sequence number) and arrival time; anything else after <c>live</c>, or a stream that ends, is an error.
+/// </summary>
+internal sealed class Followers(CancellationToken token)
+{
+    /// <summary>Opens n follow streams, at most ConnectConcurrency waiting for their <c>live</c> event at once.</summary>
+    public static async Task<Followers> OpenAsync(BenchContext context, ServerProcess host, int n)
+    {
+        var followers = new Followers(context.Token);
+        using var gate = new SemaphoreSlim(context.Options.ConnectConcurrency);
+        var url = host.Url("/tasks/stream?follow=true");
+        for (var i = 0; i < n; i++)
+        {
+            await gate.WaitAsync(context.Token);
+            followers.Start(context.Load.Http, url, () => gate.Release());
+        }
+
+        // Each follower releases its slot once (live or failed), so all slots back means all are settled.
+        for (var i = 0; i < context.Options.ConnectConcurrency; i++)
+        {
+            await gate.WaitAsync(context.Token);
+        }
+
+        return followers;
+    }
+
+    private readonly CancellationTokenSource _close = CancellationTokenSource.CreateLinkedTokenSource(token);
+    private readonly ConcurrentBag<List<(long Seq, long At)>> _events = [];
+    private readonly List<Task> _streams = [];
+    private long _received;
+    private int _live;
+
+    public ConcurrentDictionary<string, int> Errors { get; } = new();
+
+    public int Live => Volatile.Read(ref _live);
+
+    /// <summary>Task events received after <c>live</c>, by all followers together.</summary>
+    public long Received => Interlocked.Read(ref _received);
+
+    public void Start(HttpClient http, Uri url, Action settled)
+    {
+        var events = new List<(long Seq, long At)>();
+        _events.Add(events);
+        _streams.Add(Task.Run(() => FollowAsync(http, url, events, settled)));
+    }
+
+    private async Task FollowAsync(HttpClient http, Uri url, List<(long Seq, long At)> events, Action settled)
+    {
+        var isSettled = false;
+        void Settle()
+        {
+            if (!isSettled)
+            {
+                isSettled = true;
+                settled();
+            }
+        }
+
+        using var toLive = CancellationTokenSource.CreateLinkedTokenSource(_close.Token);
+        toLive.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, toLive.Token);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                Fail($"HTTP {(int)response.StatusCode}");
+                return;
+            }
+
+            await using var body = await response.Content.ReadAsStreamAsync(toLive.Token);
+            var live = false;
+            long snapshot = 0;
+            await foreach (var item in SseParser.Create(body).EnumerateAsync(toLive.Token))
+            {
+                var at = Stopwatch.GetTimestamp();
+                if (!live && item.EventType == "task")
+                {
+                    snapshot++;
+                }
+                else if (!live && item.EventType == "live")
+                {
+                    live = true;
+                    toLive.CancelAfter(Timeout.InfiniteTimeSpan);
+                    using var data = JsonDocument.Parse(item.Data);
+                    if (data.RootElement.GetProperty("count").GetInt64() != snapshot)
+                    {
+                        Fail($"live count {data.RootElement.GetProperty("count")} after {snapshot} snapshot events");
+                        return;
+                    }
+
+                    Interlocked.Increment(ref _live);
+                    Settle();
+                }
+                else if (live && item.EventType == "task" && long.TryParse(item.EventId, NumberStyles.None, CultureInfo.InvariantCulture, out var seq))
+                {
+                    events.Add((seq, at));
+                    Interlocked.Increment(ref _received);
+                }
+                else
+                {
+                    Fail($"unexpected event '{item.EventType}' (id {item.EventId}) {(live ? "after" : "before")} live");
+                    return;
+                }
+            }
+
+            Fail(live ? "stream ended while following" : "stream ended before live");
+        }
+        catch (OperationCanceledException) when (_close.IsCancellationRequested)
+        {
+            // closed by the bench
+        }
+        catch (OperationCanceledException)
+        {
+            Fail("timeout waiting for live");
+        }
+        catch (Exception exception) when (exception is HttpRequestException or IOException)
+        {
+            Fail($"{exception.GetType().Name}: {exception.Message}");
+        }
+        finally
+        {
+            Settle();
+        }
+    }
+
+    private void Fail(string error) => Errors.AddOrUpdate(error, 1, (_, k) => k + 1);
+
+    /// <summary>Delivery latency (ms) of every write at every follower that got it.</summary>
+    public List<double> Latencies(IReadOnlyList<Write> writes)
+    {
+        var respondedAt = writes.ToDictionary(w => w.Seq, w => w.RespondedAt);
+        return [.. _events.SelectMany(e => e).Where(e => respondedAt.ContainsKey(e.Seq)).Select(e => Between(respondedAt[e.Seq], e.At))];
+    }
+
+    /// <summary>When the last follower got the change <paramref name="seq"/>; null when none did.</summary>
+    public long? LastArrival(long seq) =>
+        _events.SelectMany(e => e).Where(e => e.Seq == seq).Select(e => (long?)e.At).Max();
+
+    /// <summary>Followers that did not get exactly these writes, once each, in order.</summary>
+    public IEnumerable<string> OrderProblems(IReadOnlyList<Write> writes)
+    {
+        var expected = writes.Select(w => w.Seq).ToList();
+        var wrong = _events.Where(e => !e.Select(x => x.Seq).SequenceEqual(expected)).ToList();
+        if (wrong.Count > 0)
+        {
+            yield return $"{wrong.Count} of {_events.Count} followers did not get the {expected.Count} writes exactly once in order; " +
+                $"e.g. got [{string.Join(",", wrong[0].Select(x => x.Seq).Take(20))}], expected [{string.Join(",", expected.Take(20))}]";
+        }
+
+        if (!Errors.IsEmpty)
+        {
+            yield return $"follower errors: {LoadStats.Summarize(Errors)}";
+        }
+    }
+
+    /// <summary>Closes every stream (the client disconnects) and waits for them to finish.</summary>
+    public void Close()
+    {
+        _close.Cancel();
+        Task.WaitAll([.. _streams], TimeSpan.FromSeconds(30));
+        _close.Dispose();
+    }
+}
