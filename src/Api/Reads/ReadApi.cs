@@ -71,8 +71,8 @@ internal static class ReadApi
             return reads.Busy(response);
         }
 
-        var tasks = await grains.ReadTasksAsync(new TaskQuery(After: taskId - 1, Limit: 1), batchSize: 100, cancellationToken);
-        return tasks is [var found] && found.Id == taskId ? TypedResults.Ok(found) : Problems.NotFound(taskId);
+        var tasks = await grains.ReadTasksAsync(new TaskQuery(TaskId: taskId), batchSize: 100, cancellationToken);
+        return tasks is [var found] ? TypedResults.Ok(found) : Problems.NotFound(taskId);
     }
 
     internal static Ok<StatusResponse> GetStatus(

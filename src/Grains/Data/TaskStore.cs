@@ -16,6 +16,7 @@ public static partial class TaskStore
     internal const string ColumnsAndSeq = Columns + ", seq";
     private const string PageSql = "SELECT " + Columns + " FROM tasks WHERE id > @After ORDER BY id LIMIT @Take";
     private const string FilteredPageSql = "SELECT " + Columns + " FROM tasks WHERE completed = @Completed AND id > @After ORDER BY id LIMIT @Take";
+    private const string TaskSql = "SELECT " + Columns + " FROM tasks WHERE id = @Id";
 
     // How many tasks of a limited stream a resuming client already has: those in (After, ResumeAfter].
     private const string DeliveredSql = "SELECT COUNT(*) FROM tasks WHERE id > @After AND id <= @ResumeAfter";
@@ -30,6 +31,23 @@ public static partial class TaskStore
         TaskDatabase database, TaskQuery query, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         Validate(query);
+        if (query.TaskId is { } id)
+        {
+            TaskItem? found;
+            await using (var connection = await database.OpenConnectionAsync(cancellationToken))
+            await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(TaskSql, new { Id = id }, cancellationToken: cancellationToken)))
+            {
+                found = await reader.ReadAsync(cancellationToken) ? ReadTask(reader) : null;
+            }
+
+            if (found is not null)
+            {
+                yield return found;
+            }
+
+            yield break;
+        }
+
         var pageSql = query.Completed is null ? PageSql : FilteredPageSql;
         var page = new List<TaskItem>(Math.Min(database.PageSize, 64));
         long after, remaining;
@@ -113,6 +131,11 @@ public static partial class TaskStore
         if (query.Limit is < 1 or > TaskQuery.MaxLimit)
         {
             throw new ArgumentOutOfRangeException(nameof(query), query.Limit, "Limit must be between 1 and 1,000,000,000.");
+        }
+
+        if (query.TaskId < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(query), query.TaskId, "A task id is 1 or more.");
         }
 
         if (query.After < 0 || query.ResumeAfter < 0)
