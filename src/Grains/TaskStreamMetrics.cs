@@ -105,8 +105,8 @@ public sealed class TaskStreamMetrics
     }
 
     /// <param name="limit"><c>silo</c> or <c>client</c>: the cap that refused the stream.</param>
-    public void StreamRefused(string limit) =>
-        Interlocked.Increment(ref limit == "silo" ? ref _refusedBySiloCap : ref _refusedByClientCap);
+    public void StreamRefused(StreamCap cap) =>
+        Interlocked.Increment(ref cap == StreamCap.Silo ? ref _refusedBySiloCap : ref _refusedByClientCap);
 
     public void SendTimedOut() => Interlocked.Increment(ref _sendTimeouts);
 
@@ -123,4 +123,11 @@ public sealed class TaskStreamMetrics
             Interlocked.Decrement(ref _openConnections);
         }
     }
+}
+
+/// <summary>Which stream cap refused a stream: the silo's (<c>MaxStreams</c>) or the client's (<c>MaxStreamsPerClient</c>).</summary>
+public enum StreamCap
+{
+    Silo,
+    Client,
 }

@@ -78,7 +78,7 @@ internal sealed class StreamCapPolicy
 
     private ProblemHttpResult Refuse(HttpContext http, StreamCap cap)
     {
-        _metrics.StreamRefused(cap == StreamCap.Silo ? "silo" : "client");
+        _metrics.StreamRefused(cap);
         http.Response.Headers.RetryAfter = _retryAfter;
         return cap == StreamCap.Silo
             ? TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Too many streams on this silo",
@@ -87,12 +87,6 @@ internal sealed class StreamCapPolicy
             : TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many streams from this client",
                 detail: $"A client address may hold at most {_limits.MaxStreamsPerClient} streams at once " +
                     "(TaskStream:Limits:MaxStreamsPerClient). Close one, or retry after the Retry-After seconds.");
-    }
-
-    private enum StreamCap
-    {
-        Silo,
-        Client,
     }
 
     /// <summary>One admitted stream's place in both counts; the response disposes it once it has ended.</summary>
