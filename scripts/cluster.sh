@@ -2,17 +2,20 @@
 # Starts a local TaskStream cluster of N silos (default 3) and stops them all on Ctrl-C.
 # Silo K serves its API on http://localhost:800K; Orleans ports are offset by K as well.
 # Usage: scripts/cluster.sh [N] [extra silo arguments, e.g. --TaskStream:Cluster:Membership=redis]
-# Logs go to ./cluster-logs/silo-K.log; the silos share ./tasks.db (SQLite, WAL).
+# Logs go to ./cluster-logs/silo-K.log; the silos share src/Silo/tasks.db (SQLite, WAL), the file
+# `dotnet run --project src/Silo` uses, wherever this runs (--TaskStream:Database:Path=… chooses another).
 # Base ports (silo K uses base + K): TASKSTREAM_API_PORT (8000), TASKSTREAM_SILO_PORT (11111),
 # TASKSTREAM_GATEWAY_PORT (30000).
 set -euo pipefail
 count=${1:-3}
 shift || true
 api_port=${TASKSTREAM_API_PORT:-8000}
-ports=(--TaskStream:Cluster:ApiPort="$api_port"
-       --TaskStream:Cluster:SiloPort="${TASKSTREAM_SILO_PORT:-11111}"
-       --TaskStream:Cluster:GatewayPort="${TASKSTREAM_GATEWAY_PORT:-30000}")
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Before "$@": a later setting of the same key wins.
+settings=(--TaskStream:Cluster:ApiPort="$api_port"
+          --TaskStream:Cluster:SiloPort="${TASKSTREAM_SILO_PORT:-11111}"
+          --TaskStream:Cluster:GatewayPort="${TASKSTREAM_GATEWAY_PORT:-30000}"
+          --TaskStream:Database:Path="$root/src/Silo/tasks.db")
 
 dotnet build "$root/src/Silo" -c Release --nologo -v q >/dev/null
 dll="$root/src/Silo/bin/Release/net10.0/TaskStream.Silo.dll"
@@ -41,7 +44,7 @@ wait_for() {
 }
 
 for k in $(seq 0 $((count - 1))); do
-  dotnet "$dll" --instance "$k" "${ports[@]}" "$@" >"cluster-logs/silo-$k.log" 2>&1 &
+  dotnet "$dll" --instance "$k" "${settings[@]}" "$@" >"cluster-logs/silo-$k.log" 2>&1 &
   pids+=($!)
   # Instance 0 holds the membership table under localhost clustering: the others join once it is up.
   if [ "$k" = 0 ]; then wait_for 0 1; fi

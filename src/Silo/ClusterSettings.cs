@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Net;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 
 namespace TaskStream.Silo;
@@ -41,8 +42,8 @@ public sealed class ClusterSettings
     public static ClusterSettings From(IConfiguration configuration)
     {
         var settings = configuration.GetSection(Section).Get<ClusterSettings>() ?? new ClusterSettings();
-        Validator.ValidateObject(settings, new ValidationContext(settings), validateAllProperties: true);
-        return settings;
+        var problems = StartupFailure.Problems(settings, Section, configuration);
+        return problems.Count == 0 ? settings : throw new OptionsValidationException(Section, typeof(ClusterSettings), problems);
     }
 
     public void Apply(ISiloBuilder silo)

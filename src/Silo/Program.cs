@@ -1,3 +1,3 @@
 // TaskStream: an Orleans silo that streams tasks from its database as Server-Sent Events.
-// `dotnet run --project src/Silo` serves http://localhost:8000 on a SQLite file it creates on first start.
-await TaskStream.Silo.TaskStreamHost.Build(args).RunAsync();
+// `dotnet run --project src/Silo` serves http://localhost:8000 on the SQLite file src/Silo/tasks.db, created on first start.
+return await TaskStream.Silo.TaskStreamHost.RunAsync(args);

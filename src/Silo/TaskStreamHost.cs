@@ -1,6 +1,9 @@
+using System.Data.Common;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Options;
 using TaskStream.Api;
 using TaskStream.Grains;
+using TaskStream.Grains.Data;
 
 namespace TaskStream.Silo;
 
@@ -8,8 +11,41 @@ namespace TaskStream.Silo;
 /// Composes one TaskStream process: an Orleans silo with the HTTP API co-hosted in it.
 /// Program.cs runs it; the tests build the very same host on loopback ports of their own.
 /// </summary>
-public static class TaskStreamHost
+public static partial class TaskStreamHost
 {
+    /// <summary>Runs the silo until it is stopped; a mistake in its settings or surroundings ends it with one line on stderr.</summary>
+    /// <returns>The process exit code: 0 after a stop, 1 when it could not start.</returns>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        WebApplication? app = null;
+        try
+        {
+            app = Build(args, builder =>
+                // The failure is printed below as one line; the host would log it again with its stack trace.
+                builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical));
+            // Not RunAsync: it disposes the host, and the failure is described from the host's configuration.
+            await app.StartAsync();
+            await app.WaitForShutdownAsync();
+            return 0;
+        }
+        catch (Exception exception) when (StartupFailure.Describe(exception, app?.Configuration) is { } lines)
+        {
+            foreach (var line in lines)
+            {
+                await Console.Error.WriteLineAsync(line);
+            }
+
+            return 1;
+        }
+        finally
+        {
+            if (app is not null)
+            {
+                await app.DisposeAsync();
+            }
+        }
+    }
+
     /// <param name="args">Command-line arguments: configuration keys such as <c>--urls</c>.</param>
     /// <param name="configure">Extra services, added last (tests use it to add grain call filters).</param>
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
@@ -37,6 +73,9 @@ public static class TaskStreamHost
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        // Options are valid by then; which store a silo uses is the first thing to check when tasks seem missing.
+        app.Lifetime.ApplicationStarted.Register(() =>
+            LogDatabase(app.Logger, Describe(app.Services.GetRequiredService<IOptions<DatabaseOptions>>().Value)));
         // X-Forwarded-For from the proxies in TaskStream:Network:TrustedProxies only (TrustedProxies); from no one
         // when none are named. Harmless twice: ASPNETCORE_FORWARDEDHEADERS_ENABLED adds one with the same options.
         app.UseForwardedHeaders();
@@ -48,4 +87,20 @@ public static class TaskStreamHost
         app.MapTaskStreamPage();
         return app;
     }
+
+    private static string Describe(DatabaseOptions database)
+    {
+        if (database.Provider != "postgres")
+        {
+            return $"SQLite file {Path.GetFullPath(database.Path)}";
+        }
+
+        var connection = new DbConnectionStringBuilder { ConnectionString = database.ConnectionString };
+        connection.TryGetValue("Database", out var name);
+        connection.TryGetValue("Host", out var host);
+        return $"PostgreSQL database {name} on {host}";
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Database: {Database}")]
+    private static partial void LogDatabase(ILogger logger, string database);
 }

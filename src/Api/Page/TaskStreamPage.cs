@@ -19,7 +19,8 @@ public static class TaskStreamPage
 
     public static IEndpointRouteBuilder MapTaskStreamPage(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/", Serve(PageFile.Load("index.html", "text/html; charset=utf-8"))).ExcludeFromDescription();
+        // HEAD too, for link checkers and uptime probes (Kestrel sends no body for HEAD).
+        app.MapMethods("/", [HttpMethods.Get, HttpMethods.Head], Serve(PageFile.Load("index.html", "text/html; charset=utf-8"))).ExcludeFromDescription();
         app.MapGet("/page/app.js", Serve(PageFile.Load("app.js", "text/javascript; charset=utf-8"))).ExcludeFromDescription();
         app.MapGet("/page/app.css", Serve(PageFile.Load("app.css", "text/css; charset=utf-8"))).ExcludeFromDescription();
         return app;

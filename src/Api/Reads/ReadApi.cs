@@ -10,7 +10,7 @@ using TaskStream.Grains.Data;
 namespace TaskStream.Api;
 
 /// <summary>
-/// The answers read in one go: <c>GET /tasks/list</c>, <c>GET /tasks/{id}</c> and <c>GET /status</c>. The task reads
+/// The answers read in one go: <c>GET /tasks</c> (also at <c>/tasks/list</c>), <c>GET /tasks/{id}</c> and <c>GET /status</c>. The task reads
 /// go through a query grain, so the one query builder stays the only reader of tasks, and are bounded by
 /// <see cref="ReadLimiter"/>, so they answer while the silo is full of streams.
 /// </summary>
@@ -19,10 +19,13 @@ internal static class ReadApi
     public static IEndpointRouteBuilder MapReads(this IEndpointRouteBuilder app)
     {
         var tasks = app.MapGroup("/tasks");
+        // The list where REST clients look for it, and where the seed's clients found it.
+        tasks.MapGet("", ListTasks);
         tasks.MapGet("/list", ListTasks);
         // {id} is a string so that a bad id gets a 400 naming it, not a routing 404.
         tasks.MapGet("/{id}", GetTask);
-        app.MapGet("/status", GetStatus);
+        // HEAD too, for uptime probes that ask without wanting the body (Kestrel sends none for HEAD).
+        app.MapMethods("/status", [HttpMethods.Get, HttpMethods.Head], GetStatus);
         return app;
     }
 

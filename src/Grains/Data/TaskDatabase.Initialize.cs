@@ -36,10 +36,12 @@ public sealed partial class TaskDatabase
     {
         if (_postgres is null)
         {
+            // The file is created, its folder is not: a mistyped folder would otherwise start an empty store.
             var directory = Path.GetDirectoryName(Path.GetFullPath(_options.Path));
-            if (directory is not null)
+            if (directory is not null && !Directory.Exists(directory))
             {
-                Directory.CreateDirectory(directory);
+                throw new DirectoryNotFoundException(
+                    $"{DatabaseOptions.Section}:{nameof(DatabaseOptions.Path)} = '{_options.Path}': the folder {directory} does not exist; create it or name an existing one.");
             }
         }
 

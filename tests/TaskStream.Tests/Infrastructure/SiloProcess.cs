@@ -44,6 +44,45 @@ public sealed class SiloProcess : IAsyncDisposable
     public static async Task<SiloProcess> StartAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment,
         params (string Key, string Value)[] settings)
     {
+        var (start, url) = StartInfo(workingDirectory, environment, settings);
+        var silo = new SiloProcess(Process.Start(start)!, url);
+        try
+        {
+            await Eventually.TrueAsync(async () => !silo.HasExited && await silo.StatusAsync() is not null,
+                TimeSpan.FromSeconds(60), $"silo at {url} answers /status");
+        }
+        catch (TimeoutException exception)
+        {
+            throw new TimeoutException($"{exception.Message}\n{silo.Output}");
+        }
+
+        return silo;
+    }
+
+    /// <summary>Runs a silo that is expected to refuse to start, until it exits (within a minute).</summary>
+    public static async Task<FailedStart> RunUntilExitAsync(string workingDirectory, params (string Key, string Value)[] settings)
+    {
+        var (start, _) = StartInfo(workingDirectory, new Dictionary<string, string>(), settings);
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var cancellation = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        try
+        {
+            await process.WaitForExitAsync(cancellation.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill();
+            throw new TimeoutException($"the silo did not exit\n{await output}\n{await error}");
+        }
+
+        return new FailedStart(process.ExitCode, await output, await error);
+    }
+
+    private static (ProcessStartInfo Start, Uri Url) StartInfo(string workingDirectory, IReadOnlyDictionary<string, string> environment,
+        (string Key, string Value)[] settings)
+    {
         var urls = settings.Where(s => s.Key == "urls").Select(s => s.Value).LastOrDefault()
             ?? $"http://127.0.0.1:{TaskStreamServer.FreeTcpPort()}";
         var start = new ProcessStartInfo("dotnet")
@@ -67,19 +106,7 @@ public sealed class SiloProcess : IAsyncDisposable
             start.ArgumentList.Add($"--{key}={value}");
         }
 
-        var url = new Uri(urls.Split(';')[0]);
-        var silo = new SiloProcess(Process.Start(start)!, url);
-        try
-        {
-            await Eventually.TrueAsync(async () => !silo.HasExited && await silo.StatusAsync() is not null,
-                TimeSpan.FromSeconds(60), $"silo at {url} answers /status");
-        }
-        catch (TimeoutException exception)
-        {
-            throw new TimeoutException($"{exception.Message}\n{silo.Output}");
-        }
-
-        return silo;
+        return (start, new Uri(urls.Split(';')[0]));
     }
 
     /// <summary>The silo's /status, or null while it does not answer.</summary>
@@ -126,4 +153,7 @@ public sealed class SiloProcess : IAsyncDisposable
 
         _process.Dispose();
     }
+
+    /// <summary>How a silo that refused to start ended: its exit code and what it wrote to each stream.</summary>
+    public sealed record FailedStart(int ExitCode, string StandardOutput, string StandardError);
 }

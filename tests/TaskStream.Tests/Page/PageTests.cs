@@ -31,6 +31,19 @@ public sealed class PageTests(FastHost host)
     }
 
     [Fact]
+    public async Task HeadOnThePageAnswersLikeGetWithoutABody()
+    {
+        var page = await Http.GetByteArrayAsync("/");
+
+        using var response = await Http.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(page.Length, response.Content.Headers.ContentLength);
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
     public async Task ThePageLinksItsOwnScriptAndStylesAndWritesTaskTextOnlyAsText()
     {
         var html = await Http.GetStringAsync("/");

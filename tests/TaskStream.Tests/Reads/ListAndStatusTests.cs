@@ -42,6 +42,25 @@ public abstract class ListAndStatusTests(StoreHost host)
     }
 
     [Fact]
+    public async Task GetTasksIsTheSameListAsTasksList()
+    {
+        using var response = await Http.GetAsync("/tasks?completed=false&after=1");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(await Http.GetStringAsync("/tasks/list?completed=false&after=1"), await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task HeadOnStatusAnswersLikeGetWithoutABody()
+    {
+        using var response = await Http.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/status"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
     public async Task StatusDescribesTheSiloAndItsLiveCounts()
     {
         var status = JsonDocument.Parse(await Http.GetStringAsync("/status")).RootElement;

@@ -1,0 +1,77 @@
+using System.Net;
+using System.Net.Sockets;
+using TaskStream.Tests.Infrastructure;
+
+namespace TaskStream.Tests;
+
+/// <summary>
+/// A new user's mistakes in settings and surroundings, each tried on the real silo process: it must refuse to start
+/// with one line on stderr naming what is wrong and the value given, not with a crash and a stack trace.
+/// </summary>
+public sealed class StartupMistakeTests
+{
+    [Theory]
+    [InlineData("TaskStream:Streaming:RetryMs", "-5", "between 0 and 3600000")]
+    [InlineData("TaskStream:Streaming:RetryMs", "abc", "System.Int32")]
+    [InlineData("TaskStream:Cluster:ApiPort", "70000", "between 1 and 65535")]
+    [InlineData("TaskStream:Database:Provider", "mysql", "'sqlite' or 'postgres'")]
+    public async Task ASettingOutOfRangeOrUnparsableIsNamedWithItsValueInOneLine(string key, string value, string allowed)
+    {
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), (key, value));
+
+        AssertOneLine(failed, key, $"'{value}'", allowed);
+    }
+
+    [Fact]
+    public async Task PostgresWithoutAConnectionStringNamesTheMissingKey()
+    {
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), ("TaskStream:Database:Provider", "postgres"));
+
+        AssertOneLine(failed, "TaskStream:Database:ConnectionString", "(not set)", "required when TaskStream:Database:Provider is 'postgres'");
+    }
+
+    [Fact]
+    public async Task AMistypedDatabaseFolderIsAnErrorAndIsNotCreated()
+    {
+        var folder = Path.Combine(TaskStreamServer.NewDirectory(), "dta");
+        var path = Path.Combine(folder, "tasks.db");
+
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), ("TaskStream:Database:Path", path));
+
+        AssertOneLine(failed, "TaskStream:Database:Path", $"'{path}'", "does not exist");
+        Assert.False(Directory.Exists(folder));
+    }
+
+    [Fact]
+    public async Task AnUnwritableDatabaseFolderIsNamedWithThePath()
+    {
+        // /proc refuses new files even to root, so this holds however the tests run.
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), ("TaskStream:Database:Path", "/proc/tasks.db"));
+
+        AssertOneLine(failed, "TaskStream:Database:Path", "'/proc/tasks.db'", "must exist and be writable");
+    }
+
+    [Fact]
+    public async Task APortAlreadyTakenIsNamed()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var url = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), ("urls", url));
+
+        AssertOneLine(failed, url, "address already in use", "--urls");
+    }
+
+    private static void AssertOneLine(SiloProcess.FailedStart failed, params string[] mentions)
+    {
+        var lines = failed.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var line = Assert.Single(lines);
+        Assert.All(mentions, mention => Assert.Contains(mention, line));
+        // 134 is the runtime's abort on an unhandled exception.
+        Assert.NotEqual(0, failed.ExitCode);
+        Assert.NotEqual(134, failed.ExitCode);
+        Assert.DoesNotContain("Unhandled exception", failed.StandardOutput + failed.StandardError);
+        Assert.DoesNotContain("Hosting failed to start", failed.StandardOutput);
+    }
+}
