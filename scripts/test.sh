@@ -21,8 +21,9 @@ dotnet test TaskStream.sln -c Release --logger "trx;LogFileName=tests.trx" --res
 cluster_check() {
   local dir root=$PWD; dir=$(mktemp -d)
   # exec: the background job is the script itself, so $! is its pid and the TERM below reaches its trap.
+  # A database of its own, not the developer's src/Silo/tasks.db.
   (cd "$dir" && TASKSTREAM_API_PORT=18000 TASKSTREAM_SILO_PORT=21111 TASKSTREAM_GATEWAY_PORT=23000 \
-    exec bash "$root/scripts/cluster.sh" 3 >cluster.out 2>&1) &
+    exec bash "$root/scripts/cluster.sh" 3 --TaskStream:Database:Path="$dir/tasks.db" >cluster.out 2>&1) &
   local script=$!
   for _ in $(seq 1 240); do grep -q "cluster of 3 silos is up" "$dir/cluster.out" 2>/dev/null && break; sleep 0.5; done
   local ok=1
