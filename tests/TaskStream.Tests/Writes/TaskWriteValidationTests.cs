@@ -167,10 +167,24 @@ public sealed class TaskWriteValidationTests(TokenWriteHost host) : IClassFixtur
             var padding = new string(' ', size - """{"title":"a"}""".Length);
             var request = WriteHost.Request(new HttpMethod(method), path, $$"""{"title":"a"}{{padding}}""");
             request.Headers.TransferEncodingChunked = chunked;
-            using var response = await host.Loopback.SendAsync(request);
+            HttpResponseMessage response;
+            try
+            {
+                response = await host.Loopback.SendAsync(request);
+            }
+            catch (HttpRequestException cut) when (size > 64 * 1024 && cut.InnerException is IOException)
+            {
+                // The server answered 413 and closed while a megabyte was still on its way: the kernel resets a
+                // connection closed with unread data, and the client may see that before the answer. A body that
+                // fits the socket buffers (16 KiB + 1) always gets its 413; either way nothing is written.
+                continue;
+            }
 
-            var problem = await WriteHost.AssertProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
-            Assert.Contains("16384", problem.GetProperty("detail").GetString());
+            using (response)
+            {
+                var problem = await WriteHost.AssertProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
+                Assert.Contains("16384", problem.GetProperty("detail").GetString());
+            }
         }
 
         Assert.Equal(before, await host.ListAsync());
