@@ -12,7 +12,6 @@ namespace TaskStream.Tests;
 public sealed class LiveFeedTests(TwoSilos silos)
 {
     private static readonly TimeSpan OneSecond = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task AFollowerSeesTheSnapshotThenAPostPatchAndDeleteMadeThroughAnotherSilosApiEachWithinASecond()
@@ -26,17 +25,17 @@ public sealed class LiveFeedTests(TwoSilos silos)
 
         var created = await WriteAsync(silos.B, HttpMethod.Post, "/tasks", """{"title":"Followed","description":"through B"}""", HttpStatusCode.Created);
         var id = created.Body.GetProperty("id").GetInt64();
-        var e1 = await follower.NextAsync(created.At);
+        var e1 = await WithinASecondAsync(follower, created.At);
         Assert.Equal(("task", created.Seq.ToString()), (e1.Type, e1.Id));
         Assert.Equal(created.Body.GetRawText(), e1.Data);
 
         var patched = await WriteAsync(silos.B, HttpMethod.Patch, $"/tasks/{id}", """{"completed":true}""", HttpStatusCode.OK);
-        var e2 = await follower.NextAsync(patched.At);
+        var e2 = await WithinASecondAsync(follower, patched.At);
         Assert.Equal(("task", patched.Seq.ToString()), (e2.Type, e2.Id));
         Assert.True(e2.Json.GetProperty("completed").GetBoolean());
 
         var deleted = await WriteAsync(silos.B, HttpMethod.Delete, $"/tasks/{id}", null, HttpStatusCode.NoContent);
-        var e3 = await follower.NextAsync(deleted.At);
+        var e3 = await WithinASecondAsync(follower, deleted.At);
         Assert.Equal(("task-deleted", deleted.Seq.ToString(), $$"""{"id":{{id}}}"""), (e3.Type, e3.Id, e3.Data));
         Assert.True(created.Seq < patched.Seq && patched.Seq < deleted.Seq);
     }
@@ -68,7 +67,7 @@ public sealed class LiveFeedTests(TwoSilos silos)
     public async Task AfterTwoHundredConcurrentWritesEveryFollowersViewEqualsAFreshListWithItsFilter()
     {
         string[] filters = ["", "&completed=true", "&completed=false"];
-        var followers = new List<(string Filter, Follower Follower, Dictionary<long, string> View)>();
+        var followers = new List<(string Filter, FeedFollower Follower, Dictionary<long, string> View)>();
         for (var i = 0; i < 20; i++)
         {
             var filter = filters[i % 3];
@@ -198,52 +197,14 @@ public sealed class LiveFeedTests(TwoSilos silos)
         return new Written(long.Parse(response.Headers.GetValues("X-TaskStream-Seq").Single()), body, Stopwatch.GetTimestamp());
     }
 
-    private static async Task<Follower> FollowAsync(TaskStreamServer server, string url, string? lastEventId = null)
+    private static Task<FeedFollower> FollowAsync(TaskStreamServer server, string url, string? lastEventId = null) =>
+        FeedFollower.OpenAsync(server.Http, url, lastEventId);
+
+    /// <summary>The next event, which must arrive within a second of <paramref name="since"/> (a write's response).</summary>
+    private static async Task<SseEvent> WithinASecondAsync(FeedFollower follower, long since)
     {
-        var response = await server.Http.SendAsync(Sse.Get(url, lastEventId), HttpCompletionOption.ResponseHeadersRead);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return new Follower(response, await response.Content.ReadAsStreamAsync());
-    }
-
-    /// <summary>An open follow stream, read event by event.</summary>
-    private sealed class Follower(HttpResponseMessage response, Stream body) : IAsyncDisposable
-    {
-        private IAsyncEnumerator<SseEvent>? _events;
-
-        /// <summary>The response body, for reading what comes between events (heartbeats).</summary>
-        public Stream Body => body;
-
-        public async Task<SseEvent> NextAsync()
-        {
-            _events ??= Sse.ParseAsync(body).GetAsyncEnumerator();
-            Assert.True(await _events.MoveNextAsync().AsTask().WaitAsync(Patience), "the follow stream ended");
-            return _events.Current;
-        }
-
-        /// <summary>The next event, which must arrive within a second of <paramref name="since"/> (a write's response).</summary>
-        public async Task<SseEvent> NextAsync(long since)
-        {
-            var next = await NextAsync();
-            var latency = Stopwatch.GetElapsedTime(since);
-            Assert.True(latency <= OneSecond, $"{next.Type} {next.Id} arrived {latency.TotalMilliseconds:F0} ms after the write");
-            return next;
-        }
-
-        public async Task<List<SseEvent>> UntilLiveAsync()
-        {
-            var events = new List<SseEvent>();
-            do
-            {
-                events.Add(await NextAsync());
-            }
-            while (events[^1].Type != "live");
-            return events;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await body.DisposeAsync();
-            response.Dispose();
-        }
+        var (next, latency) = await follower.NextAfterAsync(since);
+        Assert.True(latency <= OneSecond, $"{next.Type} {next.Id} arrived {latency.TotalMilliseconds:F0} ms after the write");
+        return next;
     }
 }

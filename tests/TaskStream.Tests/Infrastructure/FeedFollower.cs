@@ -18,6 +18,9 @@ public sealed class FeedFollower : IAsyncDisposable
         _events = Sse.ParseAsync(body).GetAsyncEnumerator();
     }
 
+    /// <summary>The response body, for reading what comes between events (heartbeats).</summary>
+    public Stream Body => _body;
+
     public static async Task<FeedFollower> OpenAsync(HttpClient http, string url, string? lastEventId = null)
     {
         var response = await http.SendAsync(Sse.Get(url, lastEventId), HttpCompletionOption.ResponseHeadersRead);
