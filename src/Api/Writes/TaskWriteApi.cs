@@ -118,11 +118,37 @@ internal static class TaskWriteApi
     /// Makes the write (with an idempotency key, at most once per key) and sets the headers every answer to it
     /// carries: the change's sequence number, and whether this is the first answer replayed.
     /// </summary>
+    /// <summary>
+    /// Calls the writer grain. Right after a silo crashed, until the cluster has declared it dead (a few seconds),
+    /// Orleans may fail to address the call at all (the dead silo owned part of the grain directory): such a call
+    /// never reached a grain, so it is sent again, within the write's deadline; past it, the client gets the 503.
+    /// </summary>
+    private static async Task<WriteAnswer> CallWriterAsync(IGrainFactory grains, TaskWrite write, IdempotencyKey? key, DateTime requestedAt)
+    {
+        while (true)
+        {
+            try
+            {
+                return await grains.GetGrain<ITaskWriterGrain>(0).WriteAsync(write, key, requestedAt);
+            }
+            catch (OrleansMessageRejectionException) when (DateTime.UtcNow - requestedAt < RetryUnaddressedFor)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250));
+            }
+            catch (OrleansMessageRejectionException)
+            {
+                return new WriteAnswer(WriteOutcome.StoreBusy, null, null);
+            }
+        }
+    }
+
+    private static readonly TimeSpan RetryUnaddressedFor = TimeSpan.FromSeconds(8);
+
     private static async Task<WriteAnswer> WriteAsync(HttpContext http, IGrainFactory grains, TaskWrite write, IdempotencyKey? key)
     {
         // The deadline counts from now, before the call may queue behind others: Orleans' call timeout does too.
         var requestedAt = DateTime.UtcNow;
-        var answer = await grains.GetGrain<ITaskWriterGrain>(0).WriteAsync(write, key, requestedAt);
+        var answer = await CallWriterAsync(grains, write, key, requestedAt);
         if (answer.Seq is { } seq)
         {
             http.Response.Headers[TaskStreamHeaders.Seq] = seq.ToString(CultureInfo.InvariantCulture);
@@ -144,7 +170,7 @@ internal static class TaskWriteApi
     {
         http.Response.Headers.RetryAfter = "1";
         return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable,
-            detail: "The task store could not take this write in time (another writer held its lock); nothing was written. " +
+            detail: "This write could not be made in time (another writer held the store's lock, or the cluster was still recovering from a lost silo); nothing was written. " +
                 $"Retry, with the same {TaskStreamHeaders.IdempotencyKey} if you sent one.");
     }
 }

@@ -107,7 +107,7 @@ public sealed class ClusterProcessTests
             {
                 using var response = await http.PostAsync(new Uri(writer.Url, "/tasks"),
                     new StringContent($$"""{"title":"After the crash {{i}}"}""", Encoding.UTF8, "application/json"));
-                Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+                Assert.True(response.StatusCode == HttpStatusCode.Created, $"{response.StatusCode}: {await response.Content.ReadAsStringAsync()}\n{writer.Output}");
                 written.Add(long.Parse(response.Headers.GetValues("X-TaskStream-Seq").Single()));
             }
 
