@@ -29,6 +29,12 @@ public sealed class ClusterSettings
     [Range(1, 65535)]
     public int SiloPort { get; set; } = 11111;
 
+    /// <summary>
+    /// Whether the silo accepts external Orleans clients on <see cref="GatewayPort"/>. Off: the co-hosted API needs
+    /// no gateway, and one would let any client on the network call the grains around the API's checks.
+    /// </summary>
+    public bool Gateway { get; set; }
+
     [Range(1, 65535)]
     public int GatewayPort { get; set; } = 30000;
 
@@ -49,7 +55,8 @@ public sealed class ClusterSettings
     public void Apply(ISiloBuilder silo)
     {
         var siloPort = SiloPort + Instance;
-        var gatewayPort = GatewayPort + Instance;
+        // Orleans opens no gateway listener for port 0.
+        var gatewayPort = Gateway ? GatewayPort + Instance : 0;
         if (Membership == "redis")
         {
             // Any silo may die and the rest carry on: the membership table lives in Redis, not in a silo.
