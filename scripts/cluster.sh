@@ -5,7 +5,7 @@
 # Logs go to ./cluster-logs/silo-K.log; the silos share src/Silo/tasks.db (SQLite, WAL), the file
 # `dotnet run --project src/Silo` uses, wherever this runs (--TaskStream:Database:Path=… chooses another).
 # Base ports (silo K uses base + K): TASKSTREAM_API_PORT (8000), TASKSTREAM_SILO_PORT (11111),
-# TASKSTREAM_GATEWAY_PORT (30000).
+# TASKSTREAM_GATEWAY_PORT (30000, opened only with --TaskStream:Cluster:Gateway=true).
 set -euo pipefail
 count=${1:-3}
 shift || true

@@ -13,6 +13,8 @@ public sealed class TaskWriterGrain(TaskDatabase database, IdempotencyKeys keys,
 {
     public async Task<WriteAnswer> WriteAsync(TaskWrite write, IdempotencyKey? key = null, DateTime? requestedAt = null)
     {
+        // Any Orleans client may call this grain, not only the HTTP API that checked the write already.
+        TaskRules.Check(write);
         // A stateless worker runs on the silo that took the request, so its clock is the request's.
         var left = (requestedAt ?? DateTime.UtcNow) + database.WriteTimeout - DateTime.UtcNow;
         if (left <= TimeSpan.Zero)

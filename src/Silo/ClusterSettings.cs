@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 
@@ -29,6 +30,12 @@ public sealed class ClusterSettings
     [Range(1, 65535)]
     public int SiloPort { get; set; } = 11111;
 
+    /// <summary>
+    /// Whether the silo accepts external Orleans clients on <see cref="GatewayPort"/>. Off: the co-hosted API needs
+    /// no gateway, and one would let any client on the network call the grains around the API's checks.
+    /// </summary>
+    public bool Gateway { get; set; }
+
     [Range(1, 65535)]
     public int GatewayPort { get; set; } = 30000;
 
@@ -46,10 +53,44 @@ public sealed class ClusterSettings
         return problems.Count == 0 ? settings : throw new OptionsValidationException(Section, typeof(ClusterSettings), problems);
     }
 
+    /// <summary>
+    /// Fails when something already listens on this silo's Orleans ports. Orleans' listener allows port reuse:
+    /// without this check a second silo binds beside the first, and the kernel splits connections between them.
+    /// </summary>
+    public void EnsurePortsFree()
+    {
+        // The address Apply makes Orleans listen on.
+        var address = Membership == "redis" ? IPAddress.Parse(AdvertisedAddress) : IPAddress.Loopback;
+        EnsureFree(address, SiloPort, nameof(SiloPort));
+        if (Gateway)
+        {
+            EnsureFree(address, GatewayPort, nameof(GatewayPort));
+        }
+    }
+
+    private void EnsureFree(IPAddress address, int basePort, string key)
+    {
+        var port = basePort + Instance;
+        using var probe = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        // Without ReuseAddress, which .NET on Linux makes SO_REUSEPORT (what lets a second listener in); .NET sets
+        // SO_REUSEADDR itself, so connections of an earlier run in TIME_WAIT do not count, only a live listener.
+        try
+        {
+            probe.Bind(new IPEndPoint(address, port));
+        }
+        catch (SocketException exception) when (exception.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            var offset = Instance == 0 ? "" : $" (+{Instance} for --instance {Instance})";
+            throw new PortInUseException($"{Section}:{key} = {basePort}{offset}: port {port} on {address} is already in use, "
+                + $"perhaps by another silo. Stop what uses it, or choose another with {Section}:{key} or --instance.");
+        }
+    }
+
     public void Apply(ISiloBuilder silo)
     {
         var siloPort = SiloPort + Instance;
-        var gatewayPort = GatewayPort + Instance;
+        // Orleans opens no gateway listener for port 0.
+        var gatewayPort = Gateway ? GatewayPort + Instance : 0;
         if (Membership == "redis")
         {
             // Any silo may die and the rest carry on: the membership table lives in Redis, not in a silo.
@@ -76,3 +117,6 @@ public sealed class ClusterSettings
         });
     }
 }
+
+/// <summary>An Orleans port of this silo is taken; its message is the one line to print.</summary>
+public sealed class PortInUseException(string message) : Exception(message);

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.IO.Pipelines;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
@@ -12,14 +11,11 @@ namespace TaskStream.Api;
 /// <summary>
 /// The JSON body of <c>POST /tasks</c> and <c>PATCH /tasks/{id}</c>, read and checked in full before anything
 /// is written. Every mistake is reported under the field it concerns (or <c>body</c> for the JSON as a whole):
-/// unknown, repeated, null or mistyped fields, bad lengths, malformed or empty JSON. Lengths count text elements
-/// (what a reader sees as one character: an emoji or an accented letter is one), not UTF-16 code units.
+/// unknown, repeated, null or mistyped fields, fields that break <see cref="TaskRules"/> (which the writer grain
+/// checks again for any caller), malformed or empty JSON.
 /// </summary>
 internal sealed record TaskWriteBody(string? Title, string? Description, bool? Completed)
 {
-    public const int MaxTitleLength = 200;
-    public const int MaxDescriptionLength = 2000;
-
     /// <summary>The most bytes a write's body may have (enforced by the server through the endpoint's metadata).</summary>
     public const long MaxBytes = 16 * 1024;
 
@@ -125,11 +121,11 @@ internal sealed record TaskWriteBody(string? Title, string? Description, bool? C
                 }
                 else if (name == "title")
                 {
-                    title = ReadText(ref reader, name, MaxTitleLength, errors);
+                    title = ReadText(ref reader, name, TaskRules.TitleProblem, errors);
                 }
                 else if (name == "description")
                 {
-                    description = ReadText(ref reader, name, MaxDescriptionLength, errors);
+                    description = ReadText(ref reader, name, TaskRules.DescriptionProblem, errors);
                 }
                 else if (name == "completed")
                 {
@@ -170,7 +166,7 @@ internal sealed record TaskWriteBody(string? Title, string? Description, bool? C
         return errors.Count == 0 ? new TaskWriteBody(title, description, completed) : null;
     }
 
-    private static string? ReadText(ref Utf8JsonReader reader, string name, int maxLength, Dictionary<string, string[]> errors)
+    private static string? ReadText(ref Utf8JsonReader reader, string name, Func<string, string?> problem, Dictionary<string, string[]> errors)
     {
         if (reader.TokenType != JsonTokenType.String)
         {
@@ -187,13 +183,7 @@ internal sealed record TaskWriteBody(string? Title, string? Description, bool? C
             return Error<string>(errors, name, "must be valid Unicode text (no unpaired surrogates or invalid UTF-8)");
         }
 
-        if (name == "title" && string.IsNullOrWhiteSpace(text))
-        {
-            return Error<string>(errors, name, $"must have 1 to {maxLength} characters, not only whitespace");
-        }
-
-        var length = new StringInfo(text).LengthInTextElements;
-        return length > maxLength ? Error<string>(errors, name, $"must have at most {maxLength} characters (it has {length})") : text;
+        return problem(text) is { } message ? Error<string>(errors, name, message) : text;
     }
 
     private static T? Error<T>(Dictionary<string, string[]> errors, string name, string message)

@@ -63,6 +63,30 @@ public sealed class StartupMistakeTests
         AssertOneLine(failed, url, "address already in use", "--urls");
     }
 
+    [Fact]
+    public async Task ASiloPortTakenByAnotherSiloIsNamed()
+    {
+        var siloPort = TaskStreamServer.FreeTcpPort().ToString();
+        await using var first = await SiloProcess.StartAsync(TaskStreamServer.NewDirectory(), ("TaskStream:Cluster:SiloPort", siloPort));
+
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), ("TaskStream:Cluster:SiloPort", siloPort));
+
+        AssertOneLine(failed, $"TaskStream:Cluster:SiloPort = {siloPort}", "already in use");
+        Assert.False(first.HasExited);
+    }
+
+    [Fact]
+    public async Task AGatewayPortTakenByAnotherSiloIsNamed()
+    {
+        var gatewayPort = TaskStreamServer.FreeTcpPort().ToString();
+        (string, string)[] gateway = [("TaskStream:Cluster:Gateway", "true"), ("TaskStream:Cluster:GatewayPort", gatewayPort)];
+        await using var first = await SiloProcess.StartAsync(TaskStreamServer.NewDirectory(), gateway);
+
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), gateway);
+
+        AssertOneLine(failed, $"TaskStream:Cluster:GatewayPort = {gatewayPort}", "already in use");
+    }
+
     private static void AssertOneLine(SiloProcess.FailedStart failed, params string[] mentions)
     {
         var lines = failed.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
