@@ -138,6 +138,22 @@ internal static class OpenApiDocument
             return Task.CompletedTask;
         });
 
+    /// <summary>
+    /// The JSON body of a create or a change (<see cref="TaskWriteBody"/>). Not <c>.Accepts</c>: that makes routing refuse
+    /// other media types with a 415 before authorization, and the handler's own 415 names the content type it got.
+    /// </summary>
+    public static TBuilder DescribesTaskBody<TBuilder>(this TBuilder endpoint)
+        where TBuilder : IEndpointConventionBuilder =>
+        endpoint.AddOpenApiOperationTransformer(async (operation, context, cancellationToken) =>
+            operation.RequestBody = new OpenApiRequestBody
+            {
+                Required = true,
+                Content = new Dictionary<string, OpenApiMediaType>
+                {
+                    ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(typeof(TaskWriteBody), null, cancellationToken) },
+                },
+            });
+
     private static OpenApiParameter Query(string name, string description, OpenApiSchema schema) =>
         new() { Name = name, In = ParameterLocation.Query, Description = description, Schema = schema };
 }

@@ -55,6 +55,8 @@ public sealed class OpenApiTests
         var post = paths.GetProperty("/tasks").GetProperty("post");
         Assert.Contains(post.GetProperty("parameters").EnumerateArray(), p => p.GetProperty("name").GetString() == "Idempotency-Key");
         Assert.True(post.GetProperty("responses").GetProperty("201").GetProperty("headers").TryGetProperty("X-TaskStream-Seq", out _));
+        Assert.True(post.GetProperty("requestBody").GetProperty("content").GetProperty("application/json").GetProperty("schema")
+            .GetProperty("properties").TryGetProperty("title", out _));
 
         var errors = paths.EnumerateObject().SelectMany(path => path.Value.EnumerateObject())
             .SelectMany(operation => operation.Value.GetProperty("responses").EnumerateObject().Where(r => r.Name[0] is '4' or '5')
