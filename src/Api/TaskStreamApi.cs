@@ -35,6 +35,7 @@ public static class TaskStreamApi
         services.AddSingleton<TaskEventStream.Services>();
         services.AddTaskWrites();
         services.AddProblemDetails();
+        services.AddTaskStreamOpenApi();
         // Status-code pages (404, 405) answer in problem+json whatever the Accept header says, like every other
         // error here: an EventSource sends Accept: text/event-stream, which the default writer would not match.
         services.Configure<StatusCodePagesOptions>(pages => pages.HandleAsync = context =>
@@ -44,5 +45,5 @@ public static class TaskStreamApi
     }
 
     public static IEndpointRouteBuilder MapTaskStream(this IEndpointRouteBuilder app) =>
-        app.MapStreams().MapReads().MapTaskWrites();
+        app.MapStreams().MapReads().MapTaskWrites().MapTaskStreamOpenApi();
 }

@@ -20,12 +20,15 @@ internal static class ReadApi
     {
         var tasks = app.MapGroup("/tasks");
         // The list where REST clients look for it, and where the seed's clients found it.
-        tasks.MapGet("", ListTasks);
-        tasks.MapGet("/list", ListTasks);
+        var list = tasks.MapGroup("").WithSummary("A page of tasks")
+            .WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(TaskList), ["application/json"])).ProducesProblem(StatusCodes.Status503ServiceUnavailable).DescribesTaskQuery(stream: false);
+        list.MapGet("", ListTasks).WithName("ListTasks");
+        list.MapGet("/list", ListTasks).WithName("ListTasksAtList");
         // {id} is a string so that a bad id gets a 400 naming it, not a routing 404.
-        tasks.MapGet("/{id}", GetTask);
+        tasks.MapGet("/{id}", GetTask).WithName("GetTask").WithSummary("One task")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable).DescribesTaskId();
         // HEAD too, for uptime probes that ask without wanting the body (Kestrel sends none for HEAD).
-        app.MapMethods("/status", [HttpMethods.Get, HttpMethods.Head], GetStatus);
+        app.MapMethods("/status", [HttpMethods.Get, HttpMethods.Head], GetStatus).WithName("GetStatus").WithSummary("This silo and its cluster");
         return app;
     }
 

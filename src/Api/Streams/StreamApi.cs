@@ -14,11 +14,16 @@ internal static class StreamApi
 {
     public static IEndpointRouteBuilder MapStreams(this IEndpointRouteBuilder app)
     {
-        var tasks = app.MapGroup("/tasks");
+        var tasks = app.MapGroup("/tasks")
+            .WithSummary("Stream tasks as server-sent events")
+            .WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, contentTypes: [OpenApiDocument.EventStream]),
+                new ProducesResponseTypeMetadata(StatusCodes.Status204NoContent))
+            .ProducesProblem(StatusCodes.Status429TooManyRequests).ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .DescribesTaskQuery(stream: true);
         // The seed had two implementations of one contract; here both routes are the same handler. Streams are
         // capped (StreamCapPolicy); the list has its own bound (ReadLimiter), so it answers while the silo is full of streams.
-        tasks.MapGet("/stream", StreamTasks);
-        tasks.MapGet("/stream-function", StreamTasks);
+        tasks.MapGet("/stream", StreamTasks).WithName("StreamTasks");
+        tasks.MapGet("/stream-function", StreamTasks).WithName("StreamTasksFunction");
         return app;
     }
 

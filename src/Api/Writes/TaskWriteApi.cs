@@ -34,10 +34,17 @@ internal static class TaskWriteApi
         var writes = app.MapGroup("/tasks")
             .AddEndpointFilter<WriteAuthorization>()
             .RequireRateLimiting(WriteRateLimitPolicy.Name)
-            .WithMetadata(new RequestSizeLimitAttribute(TaskWriteBody.MaxBytes));
-        writes.MapPost("", CreateTask);
-        writes.MapPatch("/{id}", UpdateTask);
-        writes.MapDelete("/{id}", DeleteTask);
+            .WithMetadata(new RequestSizeLimitAttribute(TaskWriteBody.MaxBytes))
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable).DescribesWrite();
+        writes.MapPost("", CreateTask).WithName("CreateTask").WithSummary("Create a task")
+            .DescribesTaskBody().ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        writes.MapPatch("/{id}", UpdateTask).WithName("UpdateTask").WithSummary("Change a task's fields").DescribesTaskId()
+            .DescribesTaskBody().ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        writes.MapDelete("/{id}", DeleteTask).WithName("DeleteTask").WithSummary("Delete a task").DescribesTaskId()
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
 
