@@ -205,8 +205,6 @@ public abstract record TaskWrite
 /// <summary>A real store of the model test's own (a SQLite file, or a PostgreSQL schema), and its writers.</summary>
 public sealed class ModelStore : IAsyncDisposable
 {
-    private static readonly IMeterFactory Meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
-
     private readonly Func<DbConnection> _plainConnection;
     private readonly Func<string, Task> _commandLine;
     private readonly Func<Task> _drop;
@@ -232,7 +230,7 @@ public sealed class ModelStore : IAsyncDisposable
     public static async Task<ModelStore> CreateSqliteAsync(int sampleTasks, int pageSize, int retain)
     {
         var file = Path.Combine(TaskStreamServer.NewDirectory(), "tasks.db");
-        var database = await OpenAsync(new DatabaseOptions { Path = file, SampleTasks = sampleTasks, PageSize = pageSize, PageBytes = 1024, RetainChanges = retain });
+        var database = await StandaloneStore.OpenAsync(new DatabaseOptions { Path = file, SampleTasks = sampleTasks, PageSize = pageSize, PageBytes = 1024, RetainChanges = retain });
         return await new ModelStore(database, postgres: false,
             () => new SqliteConnection($"Data Source={file};Default Timeout=10"),
             sql => RunAsync("sqlite3", ["-bail", "-cmd", ".timeout 5000", file, sql], environment: []),
@@ -248,7 +246,7 @@ public sealed class ModelStore : IAsyncDisposable
         }
 
         var inSchema = new NpgsqlConnectionStringBuilder(connectionString) { SearchPath = schema }.ToString();
-        var database = await OpenAsync(new DatabaseOptions
+        var database = await StandaloneStore.OpenAsync(new DatabaseOptions
         {
             Provider = "postgres", ConnectionString = inSchema, SampleTasks = sampleTasks, PageSize = pageSize, PageBytes = 1024, RetainChanges = retain,
         });
@@ -265,13 +263,6 @@ public sealed class ModelStore : IAsyncDisposable
                 await using var admin = new NpgsqlConnection(connectionString);
                 await admin.ExecuteAsync($"DROP SCHEMA {schema} CASCADE");
             }).ReadHeadAsync();
-    }
-
-    private static async Task<TaskDatabase> OpenAsync(DatabaseOptions options)
-    {
-        var database = new TaskDatabase(Options.Create(options), new TaskStreamMetrics(Meters), NullLogger<TaskDatabase>.Instance);
-        await database.InitializeAsync();
-        return database;
     }
 
     /// <summary>Every task as the store has it now, with its latest change's sequence number.</summary>

@@ -74,8 +74,6 @@ public sealed class StoreResetTests
         var options = postgres is null
             ? new DatabaseOptions { Path = sqliteFile }
             : new DatabaseOptions { Provider = "postgres", ConnectionString = postgres };
-        var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
-        await using var database = new TaskDatabase(Options.Create(options), new TaskStreamMetrics(meters), NullLogger<TaskDatabase>.Instance);
-        await database.InitializeAsync();
+        await using var database = await StandaloneStore.OpenAsync(options);
     }
 }

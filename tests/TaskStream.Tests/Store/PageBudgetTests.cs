@@ -19,10 +19,8 @@ public sealed class PageBudgetTests
     public async Task PagesOfWideRowsEndAtTheirByteBudgetInEveryKindOfQuery(bool follow)
     {
         var file = Path.Combine(TaskStreamServer.NewDirectory(), "tasks.db");
-        var metrics = new TaskStreamMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>());
-        await using var database = new TaskDatabase(
-            Options.Create(new DatabaseOptions { Path = file, PageSize = 512, PageBytes = 16 * 1024 }), metrics, NullLogger<TaskDatabase>.Instance);
-        await database.InitializeAsync();
+        var metrics = StandaloneStore.NewMetrics();
+        await using var database = await StandaloneStore.OpenAsync(new DatabaseOptions { Path = file, PageSize = 512, PageBytes = 16 * 1024 }, metrics);
         await using (var connection = new SqliteConnection($"Data Source={file}"))
         {
             // 100 tasks of ~2,000 characters (4 KB as UTF-16): four fit a 16 KiB page.
