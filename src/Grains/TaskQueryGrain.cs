@@ -4,12 +4,8 @@ using TaskStream.Grains.Data;
 namespace TaskStream.Grains;
 
 /// <inheritdoc cref="ITaskQueryGrain"/>
-/// <remarks>
-/// Random placement spreads query grains over every silo. The default (resource-optimised, preferring the
-/// local silo) put 60 of 60 new grains on the silo that took the request in a trial, which neither uses the
-/// cluster nor shows anything in a failover demo.
-/// </remarks>
-[Orleans.Placement.RandomPlacement]
+/// <remarks>Placed on the silo that relays its query, or at random (<see cref="QueryPlacementDirector"/>).</remarks>
+[QueryPlacement]
 public sealed class TaskQueryGrain(TaskDatabase database, ChangeFeed changes, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
 {
     // Orleans runs an iterator's enumeration calls always-interleaved, so the grain's own turn-based concurrency would not stop a

@@ -7,7 +7,7 @@ namespace TaskStream.Grains;
 
 public static class TaskStreamGrainsExtensions
 {
-    /// <summary>The task store, its options and metrics, and the start-up step that creates the database.</summary>
+    /// <summary>The task store, its options and metrics, query placement, and the start-up step that creates the database.</summary>
     public static IServiceCollection AddTaskStreamGrains(this IServiceCollection services)
     {
         services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section)
@@ -24,6 +24,9 @@ public static class TaskStreamGrainsExtensions
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ChangeFeed>());
         services.AddSingleton<IIncomingGrainCallFilter, QueryGrainDeactivator>();
+        services.AddOptions<QueryPlacementOptions>().BindConfiguration(QueryPlacementOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddPlacementDirector<QueryPlacement, QueryPlacementDirector>();
         services.AddHostedService<DatabaseInitializer>();
         return services;
     }

@@ -11,8 +11,14 @@ internal sealed record TaskList(
     [property: JsonPropertyName("streaming_available")] bool StreamingAvailable,
     [property: JsonPropertyName("next_after"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? NextAfter);
 
-/// <summary>The data of the <c>end</c> event that closes a finished stream: tasks sent, and the silo whose grain ran the query.</summary>
-internal sealed record StreamEnd([property: JsonPropertyName("count")] long Count, [property: JsonPropertyName("silo")] string? Silo);
+/// <summary>
+/// The data of the <c>end</c> event that closes a finished stream: tasks sent, the silo whose grain ran the query, and
+/// the silo that relayed it (behind a load balancer, the only way a browser's EventSource can learn it).
+/// </summary>
+internal sealed record StreamEnd(
+    [property: JsonPropertyName("count")] long Count,
+    [property: JsonPropertyName("silo")] string? Silo,
+    [property: JsonPropertyName("relay")] string Relay);
 
 /// <summary>The data of a follow stream's <c>task-deleted</c> event.</summary>
 internal sealed record DeletedTask([property: JsonPropertyName("id")] long Id);
@@ -26,9 +32,12 @@ internal sealed record StreamReset([property: JsonPropertyName("reason")] string
 
 /// <summary>
 /// The data of a follow stream's <c>live</c> event: changes sent before it (the snapshot, or a resuming
-/// client's catch-up), and the silo whose grain runs the query.
+/// client's catch-up), the silo whose grain runs the query, and the silo that relays it.
 /// </summary>
-internal sealed record StreamLive([property: JsonPropertyName("count")] long Count, [property: JsonPropertyName("silo")] string Silo);
+internal sealed record StreamLive(
+    [property: JsonPropertyName("count")] long Count,
+    [property: JsonPropertyName("silo")] string Silo,
+    [property: JsonPropertyName("relay")] string Relay);
 
 /// <summary><c>GET /status</c>.</summary>
 internal sealed record StatusResponse(

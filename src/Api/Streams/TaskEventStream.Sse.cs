@@ -44,7 +44,7 @@ internal sealed partial class TaskEventStream
                 return new SseItem<object>(new StreamReset(reset.Reason), "reset");
             case FollowingLive live:
                 _live = true;
-                return new SseItem<object>(new StreamLive(_events, live.Silo), "live") { EventId = Id(live.Seq) };
+                return new SseItem<object>(new StreamLive(_events, live.Silo, _relay), "live") { EventId = Id(live.Seq) };
             default:
                 return null;
         }

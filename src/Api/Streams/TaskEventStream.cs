@@ -28,12 +28,14 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     private long _endedAt;
     private bool _live;
     private bool _exhausted; // MoveNextAsync() returned false: the enumeration completed
+    private string _relay = "";
 
     public async Task ExecuteAsync(HttpContext http)
     {
         var relay = http.RequestServices.GetRequiredService<Services>();
         var (options, metrics, stopping) = (relay.Options, relay.Metrics, relay.Stopping);
-        http.Response.Headers[TaskStreamHeaders.Silo] = relay.SiloName;
+        _relay = relay.SiloName;
+        http.Response.Headers[TaskStreamHeaders.Silo] = _relay;
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
         // When the client left, as seen by the server: the start of the disconnect-to-release latency.
         using var aborted = http.RequestAborted.Register(static state => ((TaskEventStream)state!).MarkEnded(), this);
@@ -167,7 +169,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         if (!query.Follow)
         {
             // No id: the client's Last-Event-ID stays the last task's, so a reconnect after `end` gets 204.
-            yield return new SseItem<object>(new StreamEnd(_events, ranOn), "end");
+            yield return new SseItem<object>(new StreamEnd(_events, ranOn, _relay), "end");
         }
     }
 

@@ -22,7 +22,7 @@ public abstract class StreamContractTests(StoreHost host)
             "event: task\ndata: {\"id\":3,\"title\":\"Add filtering\",\"description\":\"Support query parameters in streams\",\"completed\":false}\nid: 3\n\n" +
             "event: task\ndata: {\"id\":4,\"title\":\"Write documentation\",\"description\":\"Document best practices\",\"completed\":true}\nid: 4\n\n" +
             "event: task\ndata: {\"id\":5,\"title\":\"Performance testing\",\"description\":\"Test with large datasets\",\"completed\":false}\nid: 5\n\n" +
-            "event: end\ndata: {\"count\":5,\"silo\":\"" + silo + "\"}\n\n",
+            "event: end\ndata: {\"count\":5,\"silo\":\"" + silo + "\",\"relay\":\"" + silo + "\"}\n\n",
             response.Raw);
     }
 

@@ -22,7 +22,6 @@ const ui = {
 let source = null;
 let filter = null;
 let counts = { events: 0, tasks: 0, reconnects: 0 };
-let relaySilo = null;
 
 // The filter comes from the page's own query string, so a view can be bookmarked or shared.
 function readFilterFromLocation() {
@@ -62,11 +61,12 @@ function showCounts() {
   ui.reconnects.hidden = counts.reconnects === 0;
 }
 
-function showSilo(querySilo) {
-  const parts = [];
-  if (relaySilo) parts.push(`relay ${relaySilo}`);
-  if (querySilo && querySilo !== relaySilo) parts.push(`query ${querySilo}`);
-  ui.silo.textContent = parts.length ? parts.join(', ') : '–';
+// Which silo relayed the stream and which ran its query, from the `live` or `end` event: behind a load balancer
+// a separate request (to /status) could reach another silo, and an EventSource cannot read response headers.
+function showSilo(data) {
+  if (!data?.relay) ui.silo.textContent = '–';
+  else if (data.silo === data.relay) ui.silo.textContent = `${data.relay} (relay and query)`;
+  else ui.silo.textContent = `relay ${data.relay}, query ${data.silo ?? '–'}`;
 }
 
 function showMessage(text, kind = 'error', where = ui.message) {
@@ -140,7 +140,6 @@ function connect(f) {
 
   es.addEventListener('open', current(() => {
     setState('connected', f.follow ? 'catching up' : null);
-    fetchRelaySilo();
   }));
   es.addEventListener('task', current((event) => {
     received(event);
@@ -162,7 +161,7 @@ function connect(f) {
     received(event);
     const data = JSON.parse(event.data);
     setState('live');
-    showSilo(data.silo);
+    showSilo(data);
   }));
   es.addEventListener('end', current((event) => {
     // The stream is complete: close, or the browser would reconnect (and be told 204).
@@ -171,7 +170,7 @@ function connect(f) {
     const data = JSON.parse(event.data);
     // The end's count covers its own connection only; after a resume the page has more.
     setState('ended', plural(counts.tasks, 'task'));
-    showSilo(data.silo);
+    showSilo(data);
   }));
   es.addEventListener('error', current(() => {
     if (es.readyState === EventSource.CONNECTING) {
@@ -203,16 +202,6 @@ async function explainClose(url) {
     setState('failed', 'server unreachable');
   } finally {
     abort.abort();
-  }
-}
-
-async function fetchRelaySilo() {
-  try {
-    const response = await fetch('/status', { cache: 'no-store' });
-    relaySilo = response.headers.get('X-TaskStream-Silo') ?? (await response.json()).silo ?? null;
-    showSilo(null);
-  } catch {
-    // The status line just lacks the silo; the stream itself says where its query ran.
   }
 }
 
