@@ -2,7 +2,8 @@
 # Installs and starts what the tests drive besides .NET, on a fresh machine (needs root): curl, iproute2 (remote
 # clients are network namespaces of their own), the sqlite3 CLI (and psql, with PostgreSQL) for writes made past
 # TaskStream, PostgreSQL (started, with a role that may create databases), redis-server (the tests start their
-# own on free ports), Debian's chromium, and the npm clients in tests/clients (eventsource, playwright-core).
+# own on free ports), nginx (scripts/cluster.sh's load balancer, run as the invoking user, not as a service), Debian's
+# chromium, and the npm clients in tests/clients (eventsource, playwright-core).
 # SKIP_DROP=1 keeps leftover ts_test_ databases (they may be another run's, still in use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ command -v curl >/dev/null || missing+=(curl)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v nginx >/dev/null || missing+=(nginx)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
