@@ -3,8 +3,9 @@
 # (by pid) on Ctrl-C or when it exits.
 # Usage: scripts/cluster.sh [N] [extra silo arguments, e.g. --TaskStream:Cluster:Membership=redis]
 # The balancer spreads requests over the silos' APIs on 127.0.0.1:8100+K; the silos believe X-Forwarded-For from
-# the balancer's address (127.0.0.1) only. nginx runs as this user with its configuration, pid, logs and temporary
-# files in ./cluster-run/ (no system service, nothing under /etc/nginx); silo K logs to ./cluster-run/silo-K.log.
+# the balancer's address (127.0.0.1) only. nginx (scripts/balancer.sh) runs as this user with its configuration, pid,
+# logs and temporary files in ./cluster-run/ (no system service, nothing under /etc/nginx); silo K logs to
+# ./cluster-run/silo-K.log.
 # The silos share src/Silo/tasks.db (SQLite, WAL), the file `dotnet run --project src/Silo` uses, wherever this
 # runs (--TaskStream:Database:Path=… chooses another).
 # Ports: TASKSTREAM_PORT (8000, the balancer); base ports, silo K uses base + K: TASKSTREAM_API_PORT (8100),
@@ -27,11 +28,11 @@ scheme=http tls=()
 if [ -n "${TASKSTREAM_TLS_CERT:-}${TASKSTREAM_TLS_KEY:-}" ]; then
   scheme=https tls=(--cert "$(realpath "$TASKSTREAM_TLS_CERT")" --key "$(realpath "$TASKSTREAM_TLS_KEY")")
 fi
-command -v nginx >/dev/null || { echo "nginx is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
 
+command -v nginx >/dev/null || { echo "nginx is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
 dotnet build "$root/src/Silo" -c Release --nologo -v q >/dev/null
 dll="$root/src/Silo/bin/Release/net10.0/TaskStream.Silo.dll"
-mkdir -p "$run/temp"
+mkdir -p "$run"
 
 pids=() nginx_pid=""
 stop() {
@@ -72,22 +73,7 @@ for k in $(seq 0 $((count - 1))); do wait_for "http://127.0.0.1:$((api_port + k)
 listen=(--listen "127.0.0.1:$port")
 # localhost may resolve to ::1 first (curl, browsers): listen there too when this machine has IPv6 loopback.
 if [ -e /proc/net/if_inet6 ] && grep -q '^0\{31\}1 ' /proc/net/if_inet6; then listen+=(--listen "[::1]:$port"); fi
-{
-  echo "# Written by scripts/cluster.sh for this run; paths are relative to this folder (nginx -p)."
-  echo "worker_processes 1;"
-  echo "pid nginx.pid;"
-  echo "error_log nginx-error.log warn;"
-  # nginx started by root would run its workers as nobody, who cannot write the temporary folders here.
-  if [ "$(id -u)" = 0 ]; then echo "user root;"; fi
-  echo "events { worker_connections 4096; }"
-  echo "http {"
-  echo "    access_log nginx-access.log;"
-  for kind in client_body proxy fastcgi uwsgi scgi; do echo "    ${kind}_temp_path temp/$kind;"; done
-  bash "$root/scripts/nginx-site.sh" "${listen[@]}" "${tls[@]}" "${upstreams[@]}" | sed 's/^./    &/'
-  echo "}"
-} >"$run/nginx.conf"
-nginx -p "$run/" -c "$run/nginx.conf" -e "$run/nginx-error.log" -t -q
-nginx -p "$run/" -c "$run/nginx.conf" -e "$run/nginx-error.log" -g 'daemon off;' &
+bash "$root/scripts/balancer.sh" "$run" "${listen[@]}" "${tls[@]}" "${upstreams[@]}" &
 nginx_pid=$!
 wait_for "$scheme://localhost:$port/status" "$count"
 
