@@ -24,7 +24,7 @@ public static class Drivers
             var url = urls[i % urls.Count];
             while (Stopwatch.GetElapsedTime(start) < duration && !cancellationToken.IsCancellationRequested)
             {
-                stats.Add(await load.StreamAsync(url, plan, cancellationToken), url);
+                stats.Add(await load.StreamAsync(url, plan, cancellationToken));
             }
         }, cancellationToken));
         await Task.WhenAll(workers);

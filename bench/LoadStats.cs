@@ -7,7 +7,7 @@ public sealed class LoadStats
 {
     private readonly ConcurrentBag<double> _ttfe = [];
     private readonly ConcurrentDictionary<string, int> _errors = new();
-    private readonly ConcurrentDictionary<(string Api, string GrainSilo), Tally> _placements = new();
+    private readonly ConcurrentDictionary<(string Relay, string GrainSilo), Tally> _placements = new();
     private long _ok;
     private long _tasks;
 
@@ -20,14 +20,13 @@ public sealed class LoadStats
     public IReadOnlyDictionary<string, int> ErrorKinds => _errors;
 
     /// <summary>
-    /// Correct streams by where they ran: the API (host:port) the client asked, and the silo its <c>end</c>
-    /// event named as the grain's. Only streams that read an end silo (<see cref="StreamPlan.ReadEndSilo"/>) count.
+    /// Correct streams by where they ran: the silos their <c>end</c> event named as the relay's and the grain's. Only
+    /// streams that read them (<see cref="StreamPlan.ReadEndSilo"/>) count.
     /// </summary>
-    public IReadOnlyDictionary<(string Api, string GrainSilo), Tally> Placements => _placements;
+    public IReadOnlyDictionary<(string Relay, string GrainSilo), Tally> Placements => _placements;
 
     /// <param name="result">One finished stream.</param>
-    /// <param name="api">The URL it was read from, for <see cref="Placements"/>.</param>
-    public void Add(StreamResult result, Uri? api = null)
+    public void Add(StreamResult result)
     {
         Interlocked.Add(ref _tasks, result.Tasks);
         if (!double.IsNaN(result.TtfeMs))
@@ -40,7 +39,7 @@ public sealed class LoadStats
             Interlocked.Increment(ref _ok);
             if (result.EndSilo is { } silo)
             {
-                _placements.AddOrUpdate((api?.Authority ?? "", silo), new Tally(1, result.TotalMs),
+                _placements.AddOrUpdate((result.EndRelay ?? "", silo), new Tally(1, result.TotalMs),
                     (_, t) => new Tally(t.Streams + 1, t.TotalMs + result.TotalMs));
             }
         }

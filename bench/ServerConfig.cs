@@ -17,6 +17,9 @@ public sealed record ServerConfig(string DatabasePath, int SampleTasks, int Even
 
     /// <summary>The silo's store on PostgreSQL (Npgsql connection string) instead of the SQLite file; silos only.</summary>
     public string? Postgres { get; init; }
+
+    /// <summary><c>TaskStream:Grains:Placement</c> (<c>local</c> or <c>random</c>), when not the silo's default; silos only.</summary>
+    public string? Placement { get; init; }
 }
 
 /// <summary>

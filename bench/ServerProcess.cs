@@ -88,6 +88,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
                 .. config.Postgres is { } postgres
                     ? ["--TaskStream:Database:Provider=postgres", $"--TaskStream:Database:ConnectionString={postgres}"]
                     : Array.Empty<string>(),
+                .. config.Placement is { } placement ? [$"--TaskStream:Grains:Placement={placement}"] : Array.Empty<string>(),
                 $"--TaskStream:Streaming:EventIntervalMs={config.EventIntervalMs}",
                 // Every bench client comes from loopback and idle opens 10,000 streams and more: the caps would
                 // measure themselves, not the relay. Their check still runs on every stream.

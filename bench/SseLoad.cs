@@ -25,15 +25,18 @@ public sealed record StreamPlan
     /// <summary>A stream that shows no first event within this long counts as an error.</summary>
     public TimeSpan FirstEventTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Also read the <c>end</c> event's <c>silo</c> (where the query grain ran) into <see cref="StreamResult.EndSilo"/>.</summary>
+    /// <summary>
+    /// Also read the <c>end</c> event's <c>silo</c> (where the query grain ran) and <c>relay</c> (the silo that relayed
+    /// the stream) into <see cref="StreamResult.EndSilo"/> and <see cref="StreamResult.EndRelay"/>.
+    /// </summary>
     public bool ReadEndSilo { get; init; }
 }
 
 /// <summary>
-/// One stream as the client saw it. TtfeMs: request sent → first task event parsed. EndSilo: the <c>end</c>
-/// event's <c>silo</c>, when the plan asked for it and the server sent one.
+/// One stream as the client saw it. TtfeMs: request sent → first task event parsed. EndSilo, EndRelay: the <c>end</c>
+/// event's <c>silo</c> and <c>relay</c>, when the plan asked for them and the server sent them.
 /// </summary>
-public readonly record struct StreamResult(string? Error, long Tasks, double TtfeMs, double TotalMs, string? EndSilo = null)
+public readonly record struct StreamResult(string? Error, long Tasks, double TtfeMs, double TotalMs, string? EndSilo = null, string? EndRelay = null)
 {
     public bool Ok => Error is null;
 }
@@ -74,7 +77,7 @@ public sealed class SseLoad : IDisposable
         double ttfe = double.NaN;
         long tasks = 0;
         long? endCount = null;
-        string? endSilo = null;
+        string? endSilo = null, endRelay = null;
         var signalled = false;
         void Signal()
         {
@@ -106,7 +109,7 @@ public sealed class SseLoad : IDisposable
             {
                 if (item.EventType == "end")
                 {
-                    (endCount, endSilo) = (item.Data.Count, item.Data.Silo);
+                    (endCount, endSilo, endRelay) = (item.Data.Count, item.Data.Silo, item.Data.Relay);
                     break;
                 }
 
@@ -172,7 +175,7 @@ public sealed class SseLoad : IDisposable
         StreamResult Done(string? error)
         {
             Signal();
-            return new StreamResult(error, tasks, ttfe, Stopwatch.GetElapsedTime(start).TotalMilliseconds, endSilo);
+            return new StreamResult(error, tasks, ttfe, Stopwatch.GetElapsedTime(start).TotalMilliseconds, endSilo, endRelay);
         }
     }
 
@@ -194,15 +197,15 @@ public sealed class SseLoad : IDisposable
 }
 
 /// <summary>
-/// The data of an <c>end</c> event, <c>{"count":N}</c> or <c>{"count":N,"silo":"S…"}</c>: the only JSON the
-/// client decodes, so task events cost no parsing beyond SSE framing. Count -2: no readable count.
+/// The data of an <c>end</c> event, <c>{"count":N}</c> or <c>{"count":N,"silo":"S…","relay":"S…"}</c>: the only JSON
+/// the client decodes, so task events cost no parsing beyond SSE framing. Count -2: no readable count.
 /// </summary>
-internal readonly record struct EndData(long Count, string? Silo)
+internal readonly record struct EndData(long Count, string? Silo, string? Relay)
 {
     public static EndData Parse(ReadOnlySpan<byte> data, bool withSilo)
     {
         long count = -2;
-        string? silo = null;
+        string? silo = null, relay = null;
         try
         {
             var reader = new Utf8JsonReader(data);
@@ -221,6 +224,10 @@ internal readonly record struct EndData(long Count, string? Silo)
                 {
                     silo = reader.GetString();
                 }
+                else if (withSilo && reader.ValueTextEquals("relay"u8) && reader.Read() && reader.TokenType == JsonTokenType.String)
+                {
+                    relay = reader.GetString();
+                }
             }
         }
         catch (JsonException)
@@ -228,6 +235,6 @@ internal readonly record struct EndData(long Count, string? Silo)
             // not JSON: reported as a wrong end count
         }
 
-        return new EndData(count, silo);
+        return new EndData(count, silo, relay);
     }
 }
