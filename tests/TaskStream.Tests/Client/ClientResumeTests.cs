@@ -1,0 +1,86 @@
+using System.Net;
+using TaskStream.Client;
+using TaskStream.Tests.Infrastructure;
+
+namespace TaskStream.Tests;
+
+/// <summary>
+/// The client's streams through a <see cref="TcpForwarder"/> that resets every connection mid-stream (the server
+/// side going away) and then takes connections again: the client resumes by itself with Last-Event-ID.
+/// </summary>
+[Collection(nameof(ClientHost))]
+public sealed class ClientResumeTests(ClientHost host)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task AReadCutMidStreamResumesWithEveryTaskOnce()
+    {
+        // Paced, so the stream is still being written when it is cut.
+        await using var paced = await TaskStreamServer.StartAsync(ClientHost.Settings(eventIntervalMs: 50));
+        await using var forwarder = new TcpForwarder(new IPEndPoint(IPAddress.Loopback, paced.BaseAddress.Port));
+        var connects = new CountingHandler();
+        using var http = new HttpClient(connects) { BaseAddress = new Uri($"http://127.0.0.1:{forwarder.Port}") };
+        var client = new TaskStreamClient(http);
+
+        List<long> received = [];
+        await foreach (var task in client.ReadTasksAsync())
+        {
+            received.Add(task.Id);
+            if (received.Count == 10)
+            {
+                await forwarder.CutAsync();
+                forwarder.Start();
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), received);
+        Assert.True(connects.Requests >= 2, $"{connects.Requests} connects");
+    }
+
+    [Fact]
+    public async Task AFollowerCutOffGetsEveryChangeMadeMeanwhileOnceInOrder()
+    {
+        await using var forwarder = new TcpForwarder(new IPEndPoint(IPAddress.Loopback, host.Server.BaseAddress.Port));
+        var connects = new CountingHandler();
+        using var http = new HttpClient(connects) { BaseAddress = new Uri($"http://127.0.0.1:{forwarder.Port}") };
+        // Keeps trying while the forwarder refuses connections, however slow the writes below are.
+        var client = new TaskStreamClient(http, new TaskStreamClientOptions { MaxRetries = int.MaxValue });
+        await using var follower = new FollowRecorder(client);
+        await Eventually.TrueAsync(() => follower.HasAsync(f => f.IsLive), Patience, "the follower is live");
+
+        await forwarder.CutAsync();
+        var kept = await host.Client.CreateTaskAsync(new NewTask("Made while cut off"));
+        var gone = await host.Client.CreateTaskAsync(new NewTask("Made and deleted while cut off"));
+        var done = await host.Client.UpdateTaskAsync(kept.Id, new TaskPatch(Completed: true));
+        await host.Client.DeleteTaskAsync(gone.Id);
+        forwarder.Start();
+        await Eventually.TrueAsync(() => follower.HasAsync(f => f.Events.OfType<TaskRemoved>().Any(r => r.TaskId == gone.Id)),
+            Patience, "the follower caught up");
+
+        var caughtUp = follower.Events.SkipWhile(e => e is not StreamLive).Skip(1)
+            .Where(e => e is TaskReceived { Task.Id: var id } && (id == kept.Id || id == gone.Id) || e is TaskRemoved).ToList();
+        Assert.Collection(caughtUp,
+            e => Assert.Equal(kept, Assert.IsType<TaskReceived>(e).Task),
+            e => Assert.Equal(gone, Assert.IsType<TaskReceived>(e).Task),
+            e => Assert.Equal(done, Assert.IsType<TaskReceived>(e).Task),
+            e => Assert.Equal(gone.Id, Assert.IsType<TaskRemoved>(e).TaskId));
+        TaskStreamClientTests.AssertIncreasingIds(follower.Events);
+        Assert.Equal(await TaskStreamClientTests.ListAllAsync(host.Client, TaskFilter.All), follower.View);
+        Assert.True(connects.Requests >= 2, $"{connects.Requests} connects");
+    }
+
+    /// <summary>Counts the requests the client sends: each stream (re)connect is one.</summary>
+    private sealed class CountingHandler() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        private int _requests;
+
+        public int Requests => Volatile.Read(ref _requests);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _requests);
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+}
