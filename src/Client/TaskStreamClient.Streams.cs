@@ -67,7 +67,9 @@ public sealed partial class TaskStreamClient
                 throw await ProblemAsync(response, cancellationToken);
             }
 
-            var parser = SseParser.Create(await response.Content.ReadAsStreamAsync(cancellationToken), ParseData);
+            var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+            var parser = SseParser.Create(_options.IdleTimeout == Timeout.InfiniteTimeSpan ? body : new IdleTimeoutStream(body, _options.IdleTimeout),
+                ParseData);
             await using var items = parser.EnumerateAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
             Exception? broken = null;
             while (true)

@@ -26,4 +26,11 @@ public sealed class TaskStreamClientOptions
     /// answer's <c>Retry-After</c> take its place.
     /// </summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// A stream on which nothing arrives for this long, not even the server's heartbeat comment (sent after
+    /// <c>TaskStream:Streaming:HeartbeatSeconds</c> of quiet, 15 s by default), is dropped and resumed: a server whose
+    /// machine vanished sends no reset. Keep it above the heartbeat; <see cref="Timeout.InfiniteTimeSpan"/> turns it off.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(45);
 }

@@ -70,6 +70,33 @@ public sealed class ClientResumeTests(ClientHost host)
         Assert.True(connects.Requests >= 2, $"{connects.Requests} connects");
     }
 
+    [Fact]
+    public async Task AQuietFollowerIsKeptAliveByHeartbeatsAndResumedWhenNothingArrives()
+    {
+        // The host sends a heartbeat after each quiet second: a 3 s idle timeout never fires…
+        var steady = new CountingHandler();
+        using (var http = new HttpClient(steady) { BaseAddress = host.Server.BaseAddress })
+        {
+            await using var follower = new FollowRecorder(new TaskStreamClient(http, new TaskStreamClientOptions { IdleTimeout = TimeSpan.FromSeconds(3) }));
+            await Eventually.TrueAsync(() => follower.HasAsync(f => f.IsLive), Patience, "the follower is live");
+            await Task.Delay(TimeSpan.FromSeconds(5));
+            Assert.Equal(1, steady.Requests);
+        }
+
+        // …while one shorter than the heartbeat drops the stream whenever it is quiet, and each resume loses nothing.
+        var restless = new CountingHandler();
+        using var restlessHttp = new HttpClient(restless) { BaseAddress = host.Server.BaseAddress };
+        var client = new TaskStreamClient(restlessHttp,
+            new TaskStreamClientOptions { IdleTimeout = TimeSpan.FromMilliseconds(300), MaxRetries = int.MaxValue });
+        await using var restlessFollower = new FollowRecorder(client);
+        await Eventually.TrueAsync(() => restlessFollower.HasAsync(f => f.IsLive && restless.Requests >= 3), Patience, "the follower reconnected twice");
+        var task = await host.Client.CreateTaskAsync(new NewTask("Written to a restless follower"));
+        await Eventually.TrueAsync(() => restlessFollower.HasAsync(f => f.View.Contains(task)), Patience, "the follower has the new task");
+
+        TaskStreamClientTests.AssertIncreasingIds(restlessFollower.Events);
+        Assert.Equal(await TaskStreamClientTests.ListAllAsync(host.Client, TaskFilter.All), restlessFollower.View);
+    }
+
     /// <summary>Counts the requests the client sends: each stream (re)connect is one.</summary>
     private sealed class CountingHandler() : DelegatingHandler(new SocketsHttpHandler())
     {
