@@ -47,7 +47,7 @@ catch (TaskStreamProblemException problem)
     Console.Error.WriteLine($"watch: the server refused: {problem.Message}");
     return 1;
 }
-catch (HttpRequestException exception)
+catch (Exception exception) when (exception is HttpRequestException or IOException or TimeoutException or TaskCanceledException)
 {
     Console.Error.WriteLine($"watch: cannot read {arguments.Url}: {exception.Message}");
     return 1;

@@ -73,9 +73,10 @@ public sealed class ClientResumeTests(ClientHost host)
     [Fact]
     public async Task AQuietFollowerIsKeptAliveByHeartbeatsAndResumedWhenNothingArrives()
     {
-        // The host sends a heartbeat after each quiet second: a 3 s idle timeout never fires…
+        // The host sends a heartbeat after each quiet second: a 3 s idle timeout never fires (nor does HttpClient's own
+        // timeout, which ends with the headers)…
         var steady = new CountingHandler();
-        using (var http = new HttpClient(steady) { BaseAddress = host.Server.BaseAddress })
+        using (var http = new HttpClient(steady) { BaseAddress = host.Server.BaseAddress, Timeout = TimeSpan.FromSeconds(2) })
         {
             await using var follower = new FollowRecorder(new TaskStreamClient(http, new TaskStreamClientOptions { IdleTimeout = TimeSpan.FromSeconds(3) }));
             await Eventually.TrueAsync(() => follower.HasAsync(f => f.IsLive), Patience, "the follower is live");

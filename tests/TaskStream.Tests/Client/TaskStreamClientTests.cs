@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using TaskStream.Client;
 using TaskStream.Tests.Infrastructure;
 
@@ -125,6 +126,17 @@ public sealed class TaskStreamClientTests(ClientHost host)
 
         Assert.Equal(2, losing.Writes); // the write reached the server twice…
         Assert.Equal([task], (await ListAllAsync(Client, TaskFilter.All)).Where(t => t.Title == title)); // …and was made once
+    }
+
+    [Fact]
+    public async Task TheClientWorksAsATypedHttpClient()
+    {
+        await using var services = new ServiceCollection()
+            .AddHttpClient<TaskStreamClient>(http => http.BaseAddress = host.Server.BaseAddress).Services.BuildServiceProvider();
+
+        var client = services.GetRequiredService<TaskStreamClient>();
+
+        Assert.Equal((await Client.ListTasksAsync()).Tasks, (await client.ListTasksAsync()).Tasks);
     }
 
     /// <summary>Every page of the list for <paramref name="filter"/>, following <see cref="TaskPage.NextAfter"/>.</summary>
