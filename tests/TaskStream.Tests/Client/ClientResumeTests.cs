@@ -21,7 +21,9 @@ public sealed class ClientResumeTests(ClientHost host)
         await using var forwarder = new TcpForwarder(new IPEndPoint(IPAddress.Loopback, paced.BaseAddress.Port));
         var connects = new CountingHandler();
         using var http = new HttpClient(connects) { BaseAddress = new Uri($"http://127.0.0.1:{forwarder.Port}") };
-        var client = new TaskStreamClient(http);
+        // The server's `retry: 100` stands in for this: waited out, the read could not end within the time allowed.
+        var client = new TaskStreamClient(http, new TaskStreamClientOptions { RetryDelay = TimeSpan.FromSeconds(30) });
+        var clock = System.Diagnostics.Stopwatch.StartNew();
 
         List<long> received = [];
         await foreach (var task in client.ReadTasksAsync())
@@ -36,6 +38,30 @@ public sealed class ClientResumeTests(ClientHost host)
 
         Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), received);
         Assert.True(connects.Requests >= 2, $"{connects.Requests} connects");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task AStreamRefusedWithRetryAfterIsTriedAgainAfterIt()
+    {
+        // One stream per client, and "come back in a second" to a second one.
+        await using var capped = await TaskStreamServer.StartAsync(
+            [.. ClientHost.Settings(eventIntervalMs: 0), ("TaskStream:Limits:MaxStreamsPerClient", "1"), ("TaskStream:Limits:RetryAfterSeconds", "1")]);
+        var connects = new CountingHandler();
+        using var http = new HttpClient(connects) { BaseAddress = capped.BaseAddress };
+        var client = new TaskStreamClient(http, new TaskStreamClientOptions { RetryDelay = TimeSpan.FromSeconds(30) });
+        await using var follower = new FollowRecorder(client);
+        await Eventually.TrueAsync(() => follower.HasAsync(f => f.IsLive), Patience, "the follower is live");
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var reading = client.ReadTasksAsync().ToListAsync().AsTask();
+        // The follow stream, the read (refused), and the read again after Retry-After (refused again, or not).
+        await Eventually.TrueAsync(() => Task.FromResult(connects.Requests >= 3), Patience, "the read was sent again");
+        await follower.DisposeAsync(); // frees the client's one stream
+        var tasks = await reading;
+
+        Assert.Equal(40, tasks.Count);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}: Retry-After, not the 30 s RetryDelay");
     }
 
     [Fact]

@@ -70,6 +70,6 @@ public sealed class FollowRecorder : IAsyncDisposable
             // Stopped, as asked.
         }
 
-        _stop.Dispose();
+        // _stop is not disposed: it has no timer, and a test may stop a recorder before its `await using` does.
     }
 }
