@@ -138,7 +138,7 @@ public sealed class ClusterProcessTests
         }
     }
 
-    private static async Task StartClusterAsync(List<SiloProcess> silos, string directory, RedisServer redis, string store,
+    internal static async Task StartClusterAsync(List<SiloProcess> silos, string directory, RedisServer redis, string store,
         TestPostgres? postgres, params (string, string)[] extra)
     {
         (string, string)[] settings =
