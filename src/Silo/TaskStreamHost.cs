@@ -55,7 +55,9 @@ public static partial class TaskStreamHost
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--instance"] = $"{ClusterSettings.Section}:Instance" });
         var cluster = ClusterSettings.From(builder.Configuration);
         cluster.EnsurePortsFree();
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        HttpsCertificates.ResolveFromWorkingDirectory(builder.Configuration);
+        // Kestrel:Endpoints (HTTPS, say) replace the default address rather than being overridden by it.
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists())
         {
             builder.WebHost.UseUrls($"http://localhost:{cluster.ApiPort + cluster.Instance}");
         }

@@ -52,6 +52,18 @@ public sealed class StartupMistakeTests
     }
 
     [Fact]
+    public async Task AMissingCertificateFileIsNamedWithItsKeyAndWhereItWasLookedFor()
+    {
+        // Relative, as a user types it: looked for in the working directory (Kestrel alone would look beside the binary).
+        var directory = TaskStreamServer.NewDirectory();
+        var failed = await SiloProcess.RunUntilExitAsync(directory,
+            ("Kestrel:Endpoints:Https:Url", $"https://127.0.0.1:{TaskStreamServer.FreeTcpPort()}"),
+            ("Kestrel:Endpoints:Https:Certificate:Path", "cert.pem"), ("Kestrel:Endpoints:Https:Certificate:KeyPath", "key.pem"));
+
+        AssertOneLine(failed, "Kestrel:Endpoints:Https:Certificate:Path = 'cert.pem'", $"({Path.Combine(directory, "cert.pem")})", "no such file");
+    }
+
+    [Fact]
     public async Task APortAlreadyTakenIsNamed()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
