@@ -76,6 +76,19 @@ public sealed class StartupMistakeTests
     }
 
     [Fact]
+    public async Task TheDefaultApiPortTakenIsNamedBeforeTheSiloStarts()
+    {
+        // As when something else already serves on 8000: the default address, localhost on TaskStream:Cluster:ApiPort.
+        using var taken = new TcpListener(IPAddress.Any, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port.ToString();
+
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), ("TaskStream:Cluster:ApiPort", port));
+
+        AssertOneLine(failed, $"TaskStream:Cluster:ApiPort = {port}", "address already in use");
+    }
+
+    [Fact]
     public async Task ASiloPortTakenByAnotherSiloIsNamed()
     {
         var siloPort = TaskStreamServer.FreeTcpPort().ToString();
@@ -109,5 +122,7 @@ public sealed class StartupMistakeTests
         Assert.NotEqual(134, failed.ExitCode);
         Assert.DoesNotContain("Unhandled exception", failed.StandardOutput + failed.StandardError);
         Assert.DoesNotContain("Hosting failed to start", failed.StandardOutput);
+        // Nor a stack trace among the logs (a silo stopped in a hurry logs its own).
+        Assert.DoesNotContain("   at ", failed.StandardOutput);
     }
 }
