@@ -30,3 +30,18 @@ export async function recordPolicyViolations(context) {
 }
 
 export const send = (message) => console.log(JSON.stringify(message));
+
+/** Runs a test's steps with a browser: a step that throws is reported as {"step":"failed"}; exits 0 or 1 once the browser is closed. */
+export async function run(steps, ...extraArgs) {
+  const browser = await launch(...extraArgs);
+  let exitCode = 0;
+  try {
+    await steps(browser);
+  } catch (error) {
+    exitCode = 1;
+    send({ step: 'failed', error: String(error?.message ?? error) });
+  } finally {
+    await browser.close();
+    process.exit(exitCode);
+  }
+}

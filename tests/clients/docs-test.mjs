@@ -1,12 +1,10 @@
 // Opens the page at <base url>, follows its link to the API reference (/docs) in headless Chromium and reports, as one
 // JSON line, what it shows: {"step":"rendered","url":…,"title":…,"text":<the visible text>,"offLoopback":[…],"violations":[…],"problems":[…]}.
 //   node docs-test.mjs <base url> <screenshot path>
-import { launch, recordOffLoopback, recordPolicyViolations, send } from './browser.mjs';
+import { recordOffLoopback, recordPolicyViolations, run, send } from './browser.mjs';
 
 const [baseUrl, shot] = process.argv.slice(2);
-const browser = await launch();
-let exitCode = 0;
-try {
+await run(async (browser) => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const offLoopback = recordOffLoopback(context);
   const violations = await recordPolicyViolations(context);
@@ -29,10 +27,4 @@ try {
     violations,
     problems,
   });
-} catch (error) {
-  exitCode = 1;
-  send({ step: 'failed', error: String(error?.message ?? error) });
-} finally {
-  await browser.close();
-  process.exit(exitCode);
-}
+});

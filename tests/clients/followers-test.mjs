@@ -5,13 +5,11 @@
 //   {"step":"arrived","delays":[…]}             for each live tab, ms from the write to the task in its list (-1: not within 5 s)
 //   node followers-test.mjs <base url> <tabs> <wait ms>
 import { createInterface } from 'node:readline';
-import { launch, recordOffLoopback, send } from './browser.mjs';
+import { recordOffLoopback, run, send } from './browser.mjs';
 
 const [baseUrl, tabCount, waitMs] = process.argv.slice(2);
 const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-const browser = await launch('--ignore-certificate-errors');
-let exitCode = 0;
-try {
+await run(async (browser) => {
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   const offLoopback = recordOffLoopback(context);
   const deadline = Date.now() + Number(waitMs);
@@ -52,10 +50,4 @@ try {
     }
   }));
   send({ step: 'arrived', delays });
-} catch (error) {
-  exitCode = 1;
-  send({ step: 'failed', error: String(error?.message ?? error) });
-} finally {
-  await browser.close();
-  process.exit(exitCode);
-}
+}, '--ignore-certificate-errors');
