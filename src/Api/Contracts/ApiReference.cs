@@ -7,8 +7,8 @@ namespace TaskStream.Api;
 
 /// <summary>
 /// The API reference at <c>/docs</c>: Scalar's page over the OpenAPI document. Its scripts are embedded in
-/// Scalar.AspNetCore and served from here; everything it would fetch from elsewhere (fonts, telemetry, the AI
-/// agent, a request proxy) is switched off, and its Content-Security-Policy keeps it from reaching other hosts.
+/// Scalar.AspNetCore and served from here; what it would fetch from elsewhere (fonts, telemetry, the AI agent) is
+/// switched off, no request proxy is set, and its Content-Security-Policy keeps it from reaching other hosts.
 /// </summary>
 internal static class ApiReference
 {
