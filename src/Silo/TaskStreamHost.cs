@@ -55,13 +55,19 @@ public static partial class TaskStreamHost
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--instance"] = $"{ClusterSettings.Section}:Instance" });
         var cluster = ClusterSettings.From(builder.Configuration);
         cluster.EnsurePortsFree();
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        HttpsCertificates.ResolveFromWorkingDirectory(builder.Configuration);
+        // Kestrel:Endpoints (HTTPS, say) replace the default address rather than being overridden by it.
+        var useDefault = string.IsNullOrEmpty(builder.Configuration["urls"]) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists();
+        ApiAddresses.EnsureFree(builder.Configuration, useDefault ? cluster.ApiPort + cluster.Instance : null);
+        if (useDefault)
         {
             builder.WebHost.UseUrls($"http://localhost:{cluster.ApiPort + cluster.Instance}");
         }
 
-        builder.UseOrleans(silo => cluster.Apply(silo.AddTaskStreamChangeHints()));
+        // The store first: hosted services start in this order, so a database that cannot be opened stops the process
+        // before the silo has joined its cluster (stopping a started silo logs warnings with stack traces).
         builder.Services.AddTaskStreamGrains();
+        builder.UseOrleans(silo => cluster.Apply(silo.AddTaskStreamChangeHints()));
         builder.Services.AddTaskStreamApi();
         builder.AddTaskStreamOperations();
         // Many SSE clients connect at once (the default backlog of 512 overflowed when 5,000 clients connected at once in a trial);

@@ -1,18 +1,16 @@
-// Drives TaskStream's page in Debian's headless Chromium (playwright-core; the browser comes from apt, not from
-// `npx playwright install`) and reports what a person would see, one JSON line per step on stdout. The .NET
-// test that starts it asserts on those reports and answers on stdin when it has stopped or restarted the server.
+// Drives TaskStream's page in Debian's headless Chromium (browser.mjs) and reports what a person would see, one
+// JSON line per step on stdout. The .NET test that starts it asserts on those reports and answers on stdin when it
+// has stopped or restarted the server.
 //
 //   node page-test.mjs browse  <base url> <screenshot prefix> [follow]  seed list, filter, (follow: then as the test commands)
 //   node page-test.mjs restart <base url> <screenshot prefix>           a stream survives the server stopping and coming back
 // Screenshots: <prefix>-desktop.png and <prefix>-phone.png (<prefix>-failure.png when a step failed).
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+import { launch, send } from './browser.mjs';
 
 const [mode, baseUrl, shots, option] = process.argv.slice(2);
 const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const timeout = 30_000;
-
-const send = (message) => console.log(JSON.stringify(message));
 
 async function waitForCommand(expected) {
   const { value, done } = await stdin.next();
@@ -143,11 +141,7 @@ async function restart(page) {
   await screenshots(page);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
 // Script errors only: the console also reports refused connections and 4xx answers, which some steps cause on purpose.
 const problems = [];

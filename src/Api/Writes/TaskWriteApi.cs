@@ -39,9 +39,9 @@ internal static class TaskWriteApi
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable).DescribesWrite();
         writes.MapPost("", CreateTask).WithName("CreateTask").WithSummary("Create a task")
-            .DescribesTaskBody().ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+            .DescribesTaskBody(creating: true).ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
         writes.MapPatch("/{id}", UpdateTask).WithName("UpdateTask").WithSummary("Change a task's fields").DescribesTaskId()
-            .DescribesTaskBody().ProducesProblem(StatusCodes.Status404NotFound)
+            .DescribesTaskBody(creating: false).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
         writes.MapDelete("/{id}", DeleteTask).WithName("DeleteTask").WithSummary("Delete a task").DescribesTaskId()
             .ProducesProblem(StatusCodes.Status404NotFound);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Text;
 using System.Text.Json;
 
@@ -40,7 +41,8 @@ public sealed class SiloProcess : IAsyncDisposable
         StartAsync(workingDirectory, new Dictionary<string, string>(), settings);
 
     /// <param name="environment">Environment variables of the process, such as ASP.NET Core's <c>ASPNETCORE_…</c> switches.</param>
-    /// <param name="settings">Configuration keys; a <c>urls</c> setting replaces the loopback port chosen here, and its first address is <see cref="Url"/>.</param>
+    /// <param name="settings">Configuration keys; a <c>urls</c> setting replaces the loopback port chosen here, and its first address is
+    /// <see cref="Url"/>; without one, a <c>TaskStream:Cluster:ApiPort</c> setting leaves the silo its default address on that port.</param>
     public static async Task<SiloProcess> StartAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment,
         params (string Key, string Value)[] settings)
     {
@@ -83,8 +85,10 @@ public sealed class SiloProcess : IAsyncDisposable
     private static (ProcessStartInfo Start, Uri Url) StartInfo(string workingDirectory, IReadOnlyDictionary<string, string> environment,
         (string Key, string Value)[] settings)
     {
+        // A test that names the API port tries the silo's default address, localhost on that port.
+        var apiPort = settings.Where(s => s.Key == "TaskStream:Cluster:ApiPort").Select(s => s.Value).LastOrDefault();
         var urls = settings.Where(s => s.Key == "urls").Select(s => s.Value).LastOrDefault()
-            ?? $"http://127.0.0.1:{TaskStreamServer.FreeTcpPort()}";
+            ?? (apiPort is null ? $"http://127.0.0.1:{TaskStreamServer.FreeTcpPort()}" : null);
         var start = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = workingDirectory,
@@ -97,7 +101,11 @@ public sealed class SiloProcess : IAsyncDisposable
         }
 
         start.ArgumentList.Add(SiloDll);
-        start.ArgumentList.Add($"--urls={urls}");
+        if (urls is not null)
+        {
+            start.ArgumentList.Add($"--urls={urls}");
+        }
+
         start.ArgumentList.Add($"--TaskStream:Cluster:SiloPort={TaskStreamServer.FreeTcpPort()}");
         start.ArgumentList.Add($"--TaskStream:Cluster:GatewayPort={TaskStreamServer.FreeTcpPort()}");
         start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
@@ -106,7 +114,8 @@ public sealed class SiloProcess : IAsyncDisposable
             start.ArgumentList.Add($"--{key}={value}");
         }
 
-        return (start, new Uri(urls.Split(';')[0]));
+        // An API port out of range stops the silo before it listens anywhere.
+        return (start, new Uri(urls?.Split(';')[0] ?? (int.TryParse(apiPort, out var port) && port <= IPEndPoint.MaxPort ? $"http://localhost:{port}" : "http://localhost")));
     }
 
     /// <summary>The silo's /status, or null while it does not answer.</summary>

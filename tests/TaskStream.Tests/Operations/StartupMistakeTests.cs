@@ -53,6 +53,18 @@ public sealed class StartupMistakeTests
     }
 
     [Fact]
+    public async Task AMissingCertificateFileIsNamedWithItsKeyAndWhereItWasLookedFor()
+    {
+        // Relative, as a user types it: looked for in the working directory (Kestrel alone would look beside the binary).
+        var directory = TaskStreamServer.NewDirectory();
+        var failed = await SiloProcess.RunUntilExitAsync(directory,
+            ("Kestrel:Endpoints:Https:Url", $"https://127.0.0.1:{TaskStreamServer.FreeTcpPort()}"),
+            ("Kestrel:Endpoints:Https:Certificate:Path", "cert.pem"), ("Kestrel:Endpoints:Https:Certificate:KeyPath", "key.pem"));
+
+        AssertOneLine(failed, "Kestrel:Endpoints:Https:Certificate:Path = 'cert.pem'", $"({Path.Combine(directory, "cert.pem")})", "no such file");
+    }
+
+    [Fact]
     public async Task APortAlreadyTakenIsNamed()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
@@ -62,6 +74,19 @@ public sealed class StartupMistakeTests
         var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), ("urls", url));
 
         AssertOneLine(failed, url, "address already in use", "--urls");
+    }
+
+    [Fact]
+    public async Task TheDefaultApiPortTakenIsNamedBeforeTheSiloStarts()
+    {
+        // As when something else already serves on 8000: the default address, localhost on TaskStream:Cluster:ApiPort.
+        using var taken = new TcpListener(IPAddress.Any, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port.ToString();
+
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), ("TaskStream:Cluster:ApiPort", port));
+
+        AssertOneLine(failed, $"TaskStream:Cluster:ApiPort = {port}", "address already in use");
     }
 
     [Fact]
@@ -98,5 +123,7 @@ public sealed class StartupMistakeTests
         Assert.NotEqual(134, failed.ExitCode);
         Assert.DoesNotContain("Unhandled exception", failed.StandardOutput + failed.StandardError);
         Assert.DoesNotContain("Hosting failed to start", failed.StandardOutput);
+        // Nor a stack trace among the logs (a silo stopped in a hurry logs its own).
+        Assert.DoesNotContain("   at ", failed.StandardOutput);
     }
 }

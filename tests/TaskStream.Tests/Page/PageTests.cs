@@ -31,6 +31,32 @@ public sealed class PageTests(FastHost host)
     }
 
     [Fact]
+    public async Task TheApiReferenceAndItsScriptsAreServedByTheSiloUnderAPolicyThatAllowsOnlyThisOrigin()
+    {
+        using var page = await Http.GetAsync("/docs/");
+        var html = await page.Content.ReadAsStringAsync();
+        var policy = page.Headers.GetValues("Content-Security-Policy").Single();
+        var scripts = System.Text.RegularExpressions.Regex.Matches(html, "<script[^>]* src=\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
+
+        Assert.Equal(["scalar.js", "scalar.aspnetcore.js"], scripts);
+        foreach (var script in scripts)
+        {
+            using var response = await Http.GetAsync("/docs/" + script);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("text/javascript", response.Content.Headers.ContentType?.MediaType);
+        }
+
+        Assert.DoesNotContain("http://", html);
+        Assert.DoesNotContain("https://", html);
+        Assert.Contains("connect-src 'self';", policy);
+        Assert.Contains("default-src 'none';", policy);
+        // What the page shows is the public document, nothing else: its only source is /openapi/v1.json.
+        Assert.Contains("\"sources\":[{\"title\":\"v1\",\"url\":\"openapi/v1.json\"}]", html);
+        Assert.Contains("\"withDefaultFonts\":false", html);
+        Assert.Contains("\"telemetry\":false", html);
+    }
+
+    [Fact]
     public async Task HeadOnThePageAnswersLikeGetWithoutABody()
     {
         var page = await Http.GetByteArrayAsync("/");
@@ -237,6 +263,28 @@ public sealed class PageBrowserTests
                 await second.DisposeAsync();
             }
         }
+    }
+
+    [Fact]
+    public async Task TheApiReferenceLinkedFromThePageRendersEveryRouteOfTheDocumentWithNothingFetchedFromAnotherHost()
+    {
+        await using var server = await TaskStreamServer.StartAsync();
+        var document = JsonDocument.Parse(await server.Http.GetStringAsync("/openapi/v1.json")).RootElement;
+        await using var browser = NodeScript.Start("docs-test.mjs", server.BaseAddress.ToString(), Screenshots("docs") + ".png");
+
+        var rendered = await browser.NextAsync("rendered", StepTimeout);
+
+        Assert.Equal("/docs/", rendered.GetProperty("url").GetString());
+        Assert.Equal("TaskStream API", rendered.GetProperty("title").GetString());
+        var text = rendered.GetProperty("text").GetString()!;
+        var routes = document.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
+        Assert.Contains("/tasks/stream", routes);
+        Assert.All(routes, route => Assert.Contains(route, text));
+        Assert.Contains("Create a task", text);
+        Assert.Empty(rendered.GetProperty("offLoopback").EnumerateArray());
+        Assert.Empty(rendered.GetProperty("problems").EnumerateArray());
+        // Its policy refused no request (a blocked fetch or font would name its URL); Scalar's probe for eval may be refused.
+        Assert.DoesNotContain(rendered.GetProperty("violations").EnumerateArray(), v => v.GetString()!.Contains("http", StringComparison.Ordinal));
     }
 
     private static string Screenshots(string name) => Path.Combine(NodeScript.ArtifactsDirectory, name);
