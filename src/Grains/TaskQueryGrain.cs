@@ -10,7 +10,7 @@ namespace TaskStream.Grains;
 /// cluster nor shows anything in a failover demo.
 /// </remarks>
 [Orleans.Placement.RandomPlacement]
-public sealed class TaskQueryGrain(TaskDatabase database, ChangeFeed changes, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
+public sealed class TaskQueryGrain(TaskStore store, ChangeFeed changes, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
 {
     // Orleans runs an iterator's enumeration calls always-interleaved, so the grain's own turn-based concurrency would not stop a
     // second query from starting beside the first. Callers lend a grain to one query at a time; this checks it.
@@ -46,8 +46,8 @@ public sealed class TaskQueryGrain(TaskDatabase database, ChangeFeed changes, Ta
             // Connections are opened here, by this query, one per page read (never in OnActivateAsync, and
             // never handed in): no connection outlives the page it read or is seen by another query.
             IAsyncEnumerable<TaskQueryEvent> events = query.Follow
-                ? TaskStore.FollowAsync(database, query, _silo, changes, cancellationToken)
-                : TaskStore.QueryAsync(database, query, cancellationToken);
+                ? store.FollowAsync(query, _silo, changes, cancellationToken)
+                : store.QueryAsync(query, cancellationToken);
             await foreach (var item in events)
             {
                 yield return item;

@@ -18,8 +18,7 @@ public static class TaskStreamGrainsExtensions
         services.AddSingleton<TaskStreamMetrics>();
         services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<TaskDatabase>();
-        services.AddSingleton<IdempotencyKeys>();
+        services.AddSingleton<TaskStore>();
         services.AddSingleton<ChangeHints>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ChangeFeed>());
@@ -36,13 +35,9 @@ public static class TaskStreamGrainsExtensions
         silo.AddMemoryStreams(ChangeHints.StreamProvider).AddMemoryGrainStorage("PubSubStore");
 
     // Runs before Kestrel starts taking requests (the web server starts after the other hosted services).
-    private sealed class DatabaseInitializer(TaskDatabase database, IdempotencyKeys keys) : IHostedService
+    private sealed class DatabaseInitializer(TaskStore store) : IHostedService
     {
-        public async Task StartAsync(CancellationToken cancellationToken)
-        {
-            await database.InitializeAsync(cancellationToken);
-            await keys.InitializeAsync(cancellationToken);
-        }
+        public Task StartAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }

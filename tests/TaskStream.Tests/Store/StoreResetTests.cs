@@ -74,6 +74,6 @@ public sealed class StoreResetTests
         var options = postgres is null
             ? new DatabaseOptions { Path = sqliteFile }
             : new DatabaseOptions { Provider = "postgres", ConnectionString = postgres };
-        await using var database = await StandaloneStore.OpenAsync(options);
+        await using var store = await StandaloneStore.OpenAsync(options);
     }
 }
