@@ -20,12 +20,13 @@ public static class TaskStreamApi
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<QueryGrainPoolOptions>().BindConfiguration(QueryGrainPoolOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<StreamLimitsOptions>().BindConfiguration(StreamLimitsOptions.Section)
+        services.AddOptions<StreamingOptions>().BindConfiguration(StreamingOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<StreamCapPolicy>();
         // Who a client is (ClientAddress): forwarded addresses from named proxies only; loopback trust without credentials.
         services.AddOptions<NetworkOptions>().BindConfiguration(NetworkOptions.Section)
-            .BindSingleValue($"{NetworkOptions.Section}:TrustedProxies", network => network.TrustedProxies, (network, proxies) => network.TrustedProxies = proxies)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IPostConfigureOptions<ForwardedHeadersOptions>, TrustedProxies>();
         services.AddSingleton<LoopbackTrust>();

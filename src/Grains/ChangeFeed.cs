@@ -14,14 +14,14 @@ namespace TaskStream.Grains;
 /// <c>FollowCheckMs</c>, in case a notification was lost. A head that went backwards (the store was re-created or
 /// restored) is logged and wakes every follower, which then starts over with a fresh snapshot.
 /// </summary>
-public sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>, IChangeSignal
+internal sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>, IChangeSignal
 {
     private readonly TaskStore _store;
     private readonly ChangeHints _hints;
-    private readonly IOptions<StreamingOptions> _options;
+    private readonly IOptions<ChangeFeedOptions> _options;
     private readonly ILogger<ChangeFeed> _logger;
 
-    public ChangeFeed(TaskStore store, ChangeHints hints, IOptions<StreamingOptions> options, ILogger<ChangeFeed> logger)
+    public ChangeFeed(TaskStore store, ChangeHints hints, IOptions<ChangeFeedOptions> options, ILogger<ChangeFeed> logger)
     {
         (_store, _hints, _options, _logger) = (store, hints, options, logger);
         hints.Heard += Advance;

@@ -10,7 +10,7 @@ namespace TaskStream.Grains;
 /// cluster nor shows anything in a failover demo.
 /// </remarks>
 [Orleans.Placement.RandomPlacement]
-public sealed class TaskQueryGrain(TaskStore store, ChangeFeed changes, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
+internal sealed class TaskQueryGrain(TaskStore store, ChangeFeed changes, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
 {
     // Orleans runs an iterator's enumeration calls always-interleaved, so the grain's own turn-based concurrency would not stop a
     // second query from starting beside the first. Callers lend a grain to one query at a time; this checks it.

@@ -12,7 +12,7 @@ public static class TaskStreamGrainsExtensions
     {
         services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<StreamingOptions>().BindConfiguration(StreamingOptions.Section)
+        services.AddOptions<ChangeFeedOptions>().BindConfiguration(ChangeFeedOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddMetrics();
         services.AddSingleton<TaskStreamMetrics>();

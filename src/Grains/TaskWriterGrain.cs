@@ -8,7 +8,7 @@ namespace TaskStream.Grains;
 /// (<see cref="TaskStore.WriteAsync"/>) orders them across the cluster, not this grain.
 /// </remarks>
 [Orleans.Concurrency.StatelessWorker]
-public sealed class TaskWriterGrain(TaskStore store, ChangeFeed changes) : Grain, ITaskWriterGrain
+internal sealed class TaskWriterGrain(TaskStore store, ChangeFeed changes) : Grain, ITaskWriterGrain
 {
     public async Task<WriteAnswer> WriteAsync(TaskWrite write, IdempotencyKey? key = null, DateTime? requestedAt = null)
     {

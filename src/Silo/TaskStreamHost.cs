@@ -55,7 +55,7 @@ public static partial class TaskStreamHost
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--instance"] = $"{ClusterSettings.Section}:Instance" });
         var cluster = ClusterSettings.From(builder.Configuration);
         cluster.EnsurePortsFree();
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        if (string.IsNullOrEmpty(builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey)))
         {
             builder.WebHost.UseUrls($"http://localhost:{cluster.ApiPort + cluster.Instance}");
         }
@@ -64,10 +64,8 @@ public static partial class TaskStreamHost
         builder.Services.AddTaskStreamGrains();
         builder.Services.AddTaskStreamApi();
         builder.AddTaskStreamOperations();
-        // Many SSE clients connect at once (the default backlog of 512 overflowed when 5,000 clients connected at once in a trial);
-        // the kernel caps this at net.core.somaxconn.
-        builder.Services.Configure<SocketTransportOptions>(sockets =>
-            sockets.Backlog = builder.Configuration.GetValue("TaskStream:Server:ListenBacklog", 4096));
+        builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<SocketTransportOptions>().Configure<IOptions<ServerOptions>>((sockets, server) => sockets.Backlog = server.Value.ListenBacklog);
         // Streams end on ApplicationStopping, so a stop needs seconds, not the default 30.
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
@@ -91,7 +89,7 @@ public static partial class TaskStreamHost
 
     private static string Describe(DatabaseOptions database)
     {
-        if (database.Provider != "postgres")
+        if (database.Provider != DatabaseProvider.Postgres)
         {
             return $"SQLite file {Path.GetFullPath(database.Path)}";
         }

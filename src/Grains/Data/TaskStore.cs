@@ -32,7 +32,8 @@ public sealed partial class TaskStore : IAsyncDisposable
         _keys = new IdempotencyKeys(idempotency.Value);
         _countConnections = metrics.OnConnectionStateChange; // one delegate, not one per connection
         _logger = logger;
-        if (_options.Provider == "postgres")
+        Provider = _options.Provider == DatabaseProvider.Postgres ? "postgres" : "sqlite";
+        if (_options.Provider == DatabaseProvider.Postgres)
         {
             _connectionString = _options.ConnectionString!; // required then (DatabaseOptions.Validate)
             _postgres = NpgsqlDataSource.Create(_connectionString);
@@ -55,7 +56,8 @@ public sealed partial class TaskStore : IAsyncDisposable
         }
     }
 
-    public string Provider => _options.Provider;
+    /// <summary><c>sqlite</c> or <c>postgres</c>, as status and logs name it.</summary>
+    public string Provider { get; }
 
     /// <summary>How long after its request a write may still commit (<c>WriteTimeoutSeconds</c>).</summary>
     public TimeSpan WriteTimeout => TimeSpan.FromSeconds(_options.WriteTimeoutSeconds);
@@ -83,7 +85,7 @@ public sealed partial class TaskStore : IAsyncDisposable
     }
 
     /// <summary>A connection of the change feed's own (not counted as a query's) that waits for commits to the store.</summary>
-    public Task<StoreWatch> OpenWatchAsync(CancellationToken cancellationToken) => _postgres is null
+    internal Task<StoreWatch> OpenWatchAsync(CancellationToken cancellationToken) => _postgres is null
         ? StoreWatch.OpenSqliteAsync(_connectionString, cancellationToken)
         : StoreWatch.OpenPostgresAsync(_connectionString, cancellationToken);
 

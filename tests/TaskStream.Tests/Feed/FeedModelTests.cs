@@ -248,7 +248,7 @@ public sealed class ModelStore : IAsyncDisposable
         var inSchema = new NpgsqlConnectionStringBuilder(connectionString) { SearchPath = schema }.ToString();
         var database = await StandaloneStore.OpenAsync(new DatabaseOptions
         {
-            Provider = "postgres", ConnectionString = inSchema, SampleTasks = sampleTasks, PageSize = pageSize, PageBytes = 1024, RetainChanges = retain,
+            Provider = DatabaseProvider.Postgres, ConnectionString = inSchema, SampleTasks = sampleTasks, PageSize = pageSize, PageBytes = 1024, RetainChanges = retain,
         });
         var server = new NpgsqlConnectionStringBuilder(connectionString);
         // A pool of the case's own, closed with it (the global pool would keep idle connections per schema).
