@@ -8,8 +8,8 @@ namespace TaskStream.Api;
 
 /// <summary>
 /// The HTTP face of TaskStream, one folder per feature: <c>Streams/</c> (<see cref="StreamApi"/>), <c>Reads/</c>
-/// (<see cref="ReadApi"/>), <c>Writes/</c> (<see cref="TaskWriteApi"/>), <c>Network/</c> (who a client is) and
-/// <c>Contracts/</c> (what goes on the wire). Each query runs in a grain lent to it alone (<see cref="QueryGrainPool"/>),
+/// (<see cref="ReadApi"/>), <c>Writes/</c> (<see cref="TaskWriteApi"/>), <c>Limits/</c> (the settings that cap
+/// them), <c>Network/</c> (who a client is) and <c>Contracts/</c> (what goes on the wire). Each query runs in a grain lent to it alone (<see cref="QueryGrainPool"/>),
 /// which opens the query's own database connection.
 /// </summary>
 public static class TaskStreamApi
