@@ -8,8 +8,8 @@ namespace TaskStream.Api;
 
 /// <summary>
 /// The HTTP face of TaskStream, one folder per feature: <c>Streams/</c> (<see cref="StreamApi"/>), <c>Reads/</c>
-/// (<see cref="ReadApi"/>), <c>Writes/</c> (<see cref="TaskWriteApi"/>), <c>Network/</c> (who a client is) and
-/// <c>Contracts/</c> (what goes on the wire). Each query runs in a grain lent to it alone (<see cref="QueryGrainPool"/>),
+/// (<see cref="ReadApi"/>), <c>Writes/</c> (<see cref="TaskWriteApi"/>), <c>Limits/</c> (the settings that cap
+/// them), <c>Network/</c> (who a client is) and <c>Contracts/</c> (what goes on the wire). Each query runs in a grain lent to it alone (<see cref="QueryGrainPool"/>),
 /// which opens the query's own database connection.
 /// </summary>
 public static class TaskStreamApi
@@ -20,12 +20,13 @@ public static class TaskStreamApi
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<QueryGrainPoolOptions>().BindConfiguration(QueryGrainPoolOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<StreamLimitsOptions>().BindConfiguration(StreamLimitsOptions.Section)
+        services.AddOptions<StreamingOptions>().BindConfiguration(StreamingOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<StreamCapPolicy>();
         // Who a client is (ClientAddress): forwarded addresses from named proxies only; loopback trust without credentials.
         services.AddOptions<NetworkOptions>().BindConfiguration(NetworkOptions.Section)
-            .BindSingleValue($"{NetworkOptions.Section}:TrustedProxies", network => network.TrustedProxies, (network, proxies) => network.TrustedProxies = proxies)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IPostConfigureOptions<ForwardedHeadersOptions>, TrustedProxies>();
         services.AddSingleton<LoopbackTrust>();

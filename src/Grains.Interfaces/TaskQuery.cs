@@ -6,7 +6,7 @@ namespace TaskStream.Grains;
 /// picks up that same stream after the last task a client received (its Last-Event-ID).
 /// With <see cref="Follow"/>, the stream is the matching tasks in change-sequence order (the first
 /// <see cref="Limit"/> of them), then every later change; <see cref="ResumeAfter"/> is then a change sequence
-/// number, and <see cref="After"/> is not used. With <see cref="TaskId"/>, the query is that one task (or none).
+/// number, and <see cref="After"/> is not used.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("TaskStream.TaskQuery")]
 public sealed record TaskQuery(
@@ -14,8 +14,7 @@ public sealed record TaskQuery(
     [property: Id(1)] int? Limit = null,
     [property: Id(2)] long After = 0,
     [property: Id(3)] long? ResumeAfter = null,
-    [property: Id(4)] bool Follow = false,
-    [property: Id(5)] long? TaskId = null)
+    [property: Id(4)] bool Follow = false)
 {
     /// <summary>The largest <see cref="Limit"/> a client may ask for.</summary>
     public const int MaxLimit = 1_000_000_000;

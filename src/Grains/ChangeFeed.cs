@@ -14,16 +14,16 @@ namespace TaskStream.Grains;
 /// <c>FollowCheckMs</c>, in case a notification was lost. A head that went backwards (the store was re-created or
 /// restored) is logged and wakes every follower, which then starts over with a fresh snapshot.
 /// </summary>
-public sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>, IChangeSignal
+internal sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>, IChangeSignal
 {
-    private readonly TaskDatabase _database;
+    private readonly TaskStore _store;
     private readonly ChangeHints _hints;
-    private readonly IOptions<StreamingOptions> _options;
+    private readonly IOptions<ChangeFeedOptions> _options;
     private readonly ILogger<ChangeFeed> _logger;
 
-    public ChangeFeed(TaskDatabase database, ChangeHints hints, IOptions<StreamingOptions> options, ILogger<ChangeFeed> logger)
+    public ChangeFeed(TaskStore store, ChangeHints hints, IOptions<ChangeFeedOptions> options, ILogger<ChangeFeed> logger)
     {
-        (_database, _hints, _options, _logger) = (database, hints, options, logger);
+        (_store, _hints, _options, _logger) = (store, hints, options, logger);
         hints.Heard += Advance;
     }
 
@@ -136,8 +136,7 @@ public sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>, 
     private async Task ReadHeadAsync(CancellationToken cancellationToken)
     {
         var known = Latest;
-        await using var connection = await _database.OpenConnectionAsync(cancellationToken);
-        OnHeadRead(known, (await _database.ReadFeedAsync(connection, cancellationToken)).Head);
+        OnHeadRead(known, await _store.ReadHeadAsync(cancellationToken));
     }
 
     /// <summary>While anyone follows, reads the head every <c>FollowCheckMs</c>: the bound on a lost notification.</summary>
@@ -173,7 +172,7 @@ public sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>, 
     {
         try
         {
-            await _database.Initialized.WaitAsync(cancellationToken);
+            await _store.Initialized.WaitAsync(cancellationToken);
         }
         catch (Exception)
         {
@@ -184,7 +183,7 @@ public sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>, 
         {
             try
             {
-                await using var watch = await _database.OpenWatchAsync(cancellationToken);
+                await using var watch = await _store.OpenWatchAsync(cancellationToken);
                 await ReadHeadAsync(cancellationToken); // what committed while not watching
                 while (true)
                 {

@@ -10,7 +10,7 @@ namespace TaskStream.Grains;
 /// set, <paramref name="Seq"/> 0) a silo checking that its own subscription still receives.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("TaskStream.ChangeHint")]
-public sealed record ChangeHint([property: Id(0)] long Seq, [property: Id(1)] Guid Probe = default);
+internal sealed record ChangeHint([property: Id(0)] long Seq, [property: Id(1)] Guid Probe = default);
 
 /// <summary>
 /// Tells every silo at once of a write made through this cluster's API: one Orleans stream message (a hint) per
@@ -20,15 +20,15 @@ public sealed record ChangeHint([property: Id(0)] long Seq, [property: Id(1)] Gu
 /// it). So each silo checks its own: after every membership change and every <c>HintCheckSeconds</c> it sends
 /// itself a probe through the stream and subscribes again if the probe does not come back.
 /// </summary>
-public sealed partial class ChangeHints(
-    IClusterClient client, IClusterMembershipService membership, IOptions<StreamingOptions> options, ILogger<ChangeHints> logger)
+internal sealed partial class ChangeHints(
+    IClusterClient client, IClusterMembershipService membership, IOptions<ChangeFeedOptions> options, ILogger<ChangeHints> logger)
 {
     /// <summary>The Orleans stream provider that carries change hints between silos.</summary>
     public const string StreamProvider = "TaskChanges";
 
     private static readonly StreamId Stream = StreamId.Create("taskstream", "changes");
 
-    private readonly IOptions<StreamingOptions> _options = options;
+    private readonly IOptions<ChangeFeedOptions> _options = options;
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _recheck = new(0);
     private StreamSubscriptionHandle<ChangeHint>? _subscription;

@@ -25,8 +25,15 @@ public sealed class QueryPlacementOptions
     /// <c>local</c>: a query runs on the silo that relays it (a balancer in front spreads the work, a stream depends
     /// on one silo, no hop between silos). <c>random</c>: on any silo, so a demo shows queries crossing silos.
     /// </summary>
-    [RegularExpression("^(local|random)$", ErrorMessage = "TaskStream:Grains:Placement must be 'local' or 'random'.")]
-    public string Placement { get; set; } = "local";
+    [EnumDataType(typeof(QueryPlacementMode), ErrorMessage = Section + ":" + nameof(Placement) + " must be 'local' or 'random'.")]
+    public QueryPlacementMode Placement { get; set; } = QueryPlacementMode.Local;
+}
+
+/// <summary>Where new query grains go; settings spell it in any case (<c>local</c>, <c>random</c>).</summary>
+public enum QueryPlacementMode
+{
+    Local,
+    Random,
 }
 
 /// <summary>
@@ -35,7 +42,7 @@ public sealed class QueryPlacementOptions
 /// </summary>
 internal sealed class QueryPlacementDirector(IOptions<QueryPlacementOptions> options) : IPlacementDirector
 {
-    private readonly bool _local = options.Value.Placement == "local";
+    private readonly bool _local = options.Value.Placement == QueryPlacementMode.Local;
 
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {

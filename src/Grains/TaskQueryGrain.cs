@@ -6,7 +6,7 @@ namespace TaskStream.Grains;
 /// <inheritdoc cref="ITaskQueryGrain"/>
 /// <remarks>Placed on the silo that relays its query, or at random (<see cref="QueryPlacementDirector"/>).</remarks>
 [QueryPlacement]
-public sealed class TaskQueryGrain(TaskDatabase database, ChangeFeed changes, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
+internal sealed class TaskQueryGrain(TaskStore store, ChangeFeed changes, TaskStreamMetrics metrics, ILocalSiloDetails silo) : Grain, ITaskQueryGrain
 {
     // Orleans runs an iterator's enumeration calls always-interleaved, so the grain's own turn-based concurrency would not stop a
     // second query from starting beside the first. Callers lend a grain to one query at a time; this checks it.
@@ -42,8 +42,8 @@ public sealed class TaskQueryGrain(TaskDatabase database, ChangeFeed changes, Ta
             // Connections are opened here, by this query, one per page read (never in OnActivateAsync, and
             // never handed in): no connection outlives the page it read or is seen by another query.
             IAsyncEnumerable<TaskQueryEvent> events = query.Follow
-                ? TaskStore.FollowAsync(database, query, _silo, changes, cancellationToken)
-                : TaskStore.QueryAsync(database, query, cancellationToken);
+                ? store.FollowAsync(query, _silo, changes, cancellationToken)
+                : store.QueryAsync(query, cancellationToken);
             await foreach (var item in events)
             {
                 yield return item;

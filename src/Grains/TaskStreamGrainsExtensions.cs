@@ -12,14 +12,13 @@ public static class TaskStreamGrainsExtensions
     {
         services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<StreamingOptions>().BindConfiguration(StreamingOptions.Section)
+        services.AddOptions<ChangeFeedOptions>().BindConfiguration(ChangeFeedOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddMetrics();
         services.AddSingleton<TaskStreamMetrics>();
         services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<TaskDatabase>();
-        services.AddSingleton<IdempotencyKeys>();
+        services.AddSingleton<TaskStore>();
         services.AddSingleton<ChangeHints>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ChangeFeed>());
@@ -39,13 +38,9 @@ public static class TaskStreamGrainsExtensions
         silo.AddMemoryStreams(ChangeHints.StreamProvider).AddMemoryGrainStorage("PubSubStore");
 
     // Runs before Kestrel starts taking requests (the web server starts after the other hosted services).
-    private sealed class DatabaseInitializer(TaskDatabase database, IdempotencyKeys keys) : IHostedService
+    private sealed class DatabaseInitializer(TaskStore store) : IHostedService
     {
-        public async Task StartAsync(CancellationToken cancellationToken)
-        {
-            await database.InitializeAsync(cancellationToken);
-            await keys.InitializeAsync(cancellationToken);
-        }
+        public Task StartAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }

@@ -1,4 +1,3 @@
-using System.Data.Common;
 using TaskStream.Grains.Data;
 
 namespace TaskStream.Grains;
@@ -6,17 +5,17 @@ namespace TaskStream.Grains;
 /// <inheritdoc cref="ITaskWriterGrain"/>
 /// <remarks>
 /// A stateless worker: writes run in the silo that took the request, several at once. The store's write lock
-/// (<see cref="TaskDatabase.WriteAsync{T}"/>) orders them across the cluster, not this grain.
+/// (<see cref="TaskStore.WriteAsync"/>) orders them across the cluster, not this grain.
 /// </remarks>
 [Orleans.Concurrency.StatelessWorker]
-public sealed class TaskWriterGrain(TaskDatabase database, IdempotencyKeys keys, ChangeFeed changes) : Grain, ITaskWriterGrain
+internal sealed class TaskWriterGrain(TaskStore store, ChangeFeed changes) : Grain, ITaskWriterGrain
 {
     public async Task<WriteAnswer> WriteAsync(TaskWrite write, IdempotencyKey? key = null, DateTime? requestedAt = null)
     {
         // Any Orleans client may call this grain, not only the HTTP API that checked the write already.
         TaskRules.Check(write);
         // A stateless worker runs on the silo that took the request, so its clock is the request's.
-        var left = (requestedAt ?? DateTime.UtcNow) + database.WriteTimeout - DateTime.UtcNow;
+        var left = (requestedAt ?? DateTime.UtcNow) + store.WriteTimeout - DateTime.UtcNow;
         if (left <= TimeSpan.Zero)
         {
             return Busy;
@@ -26,15 +25,9 @@ public sealed class TaskWriterGrain(TaskDatabase database, IdempotencyKeys keys,
         WriteAnswer answer;
         try
         {
-            answer = key is null
-                ? await database.WriteAsync(async (connection, transaction) =>
-                {
-                    var (task, seq) = await RunAsync(connection, transaction, write);
-                    return new WriteAnswer(WriteOutcome.Written, task, seq);
-                }, deadline.Token)
-                : await keys.WriteOnceAsync(key, write, (connection, transaction) => RunAsync(connection, transaction, write), deadline.Token);
+            answer = await store.WriteAsync(write, key, deadline.Token);
         }
-        catch (Exception exception) when (TaskDatabase.IsBusy(exception))
+        catch (Exception exception) when (TaskStore.IsBusy(exception))
         {
             return Busy;
         }
@@ -60,21 +53,4 @@ public sealed class TaskWriterGrain(TaskDatabase database, IdempotencyKeys keys,
 
     private static TaskWritten? Written(WriteAnswer answer) =>
         answer is { Task: { } task, Seq: { } seq } ? new TaskWritten(task, seq) : null;
-
-    private static async Task<(TaskItem? Task, long? Seq)> RunAsync(DbConnection connection, DbTransaction transaction, TaskWrite write)
-    {
-        switch (write)
-        {
-            case TaskWrite.Create create:
-                var created = await TaskWrites.CreateAsync(connection, transaction, create.Task);
-                return (created.Task, created.Seq);
-            case TaskWrite.Update update:
-                var updated = await TaskWrites.UpdateAsync(connection, transaction, update.Id, update.Patch);
-                return (updated?.Task, updated?.Seq);
-            case TaskWrite.Delete delete:
-                return (null, await TaskWrites.DeleteAsync(connection, transaction, delete.Id));
-            default:
-                throw new ArgumentOutOfRangeException(nameof(write), write, "Not a task write.");
-        }
-    }
 }

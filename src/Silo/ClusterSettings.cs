@@ -18,8 +18,8 @@ public sealed class ClusterSettings
     public int Instance { get; set; }
 
     /// <summary><c>localhost</c> (development clustering, instance 0 is the primary) or <c>redis</c>.</summary>
-    [RegularExpression("^(localhost|redis)$", ErrorMessage = "TaskStream:Cluster:Membership must be 'localhost' or 'redis'.")]
-    public string Membership { get; set; } = "localhost";
+    [EnumDataType(typeof(ClusterMembership), ErrorMessage = Section + ":" + nameof(Membership) + " must be 'localhost' or 'redis'.")]
+    public ClusterMembership Membership { get; set; } = ClusterMembership.Localhost;
 
     /// <summary>Redis connection string, for <c>Membership = redis</c>.</summary>
     public string Redis { get; set; } = "localhost:6379";
@@ -60,7 +60,7 @@ public sealed class ClusterSettings
     public void EnsurePortsFree()
     {
         // The address Apply makes Orleans listen on.
-        var address = Membership == "redis" ? IPAddress.Parse(AdvertisedAddress) : IPAddress.Loopback;
+        var address = Membership == ClusterMembership.Redis ? IPAddress.Parse(AdvertisedAddress) : IPAddress.Loopback;
         EnsureFree(address, SiloPort, nameof(SiloPort));
         if (Gateway)
         {
@@ -91,7 +91,7 @@ public sealed class ClusterSettings
         var siloPort = SiloPort + Instance;
         // Orleans opens no gateway listener for port 0.
         var gatewayPort = Gateway ? GatewayPort + Instance : 0;
-        if (Membership == "redis")
+        if (Membership == ClusterMembership.Redis)
         {
             // Any silo may die and the rest carry on: the membership table lives in Redis, not in a silo.
             silo.UseRedisClustering(Redis);
@@ -118,5 +118,12 @@ public sealed class ClusterSettings
     }
 }
 
+/// <summary>Where the cluster's membership table lives; settings spell it in any case (<c>localhost</c>, <c>redis</c>).</summary>
+public enum ClusterMembership
+{
+    Localhost,
+    Redis,
+}
+
 /// <summary>An Orleans port of this silo is taken; its message is the one line to print.</summary>
-public sealed class PortInUseException(string message) : Exception(message);
+internal sealed class PortInUseException(string message) : Exception(message);

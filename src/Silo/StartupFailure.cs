@@ -1,8 +1,10 @@
 using System.ComponentModel.DataAnnotations;
 using System.Reflection;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using TaskStream.Grains;
 using TaskStream.Grains.Data;
 
 namespace TaskStream.Silo;
@@ -12,14 +14,17 @@ namespace TaskStream.Silo;
 /// is missing or unwritable, a port in use) into one line for its user: the key, path or port, the bad value
 /// and what is allowed. Anything else is a bug and keeps its stack trace.
 /// </summary>
-internal static class StartupFailure
+internal static partial class StartupFailure
 {
+    // The settings that take one of a few words; the binder names the type, this names the words.
+    private static readonly Type[] Choices = [typeof(DatabaseProvider), typeof(ClusterMembership), typeof(QueryPlacementMode)];
+
     /// <param name="configuration">The silo's configuration, when it got as far as building one.</param>
     public static IReadOnlyList<string>? Describe(Exception exception, IConfiguration? configuration) => exception switch
     {
         OptionsValidationException options => DescribeOptions(options, configuration),
         // The binder's "Failed to convert configuration value 'abc' at 'Key' to type 'System.Int32'."
-        InvalidOperationException when exception.TargetSite?.DeclaringType == typeof(ConfigurationBinder) => [exception.Message],
+        InvalidOperationException when exception.TargetSite?.DeclaringType == typeof(ConfigurationBinder) => [DescribeBinding(exception.Message)],
         IOException { InnerException: AddressInUseException } =>
             [$"{exception.Message} Stop what uses the port, or choose another with --urls or {ClusterSettings.Section}:{nameof(ClusterSettings.ApiPort)}."],
         PortInUseException or CertificateFileMissingException or DirectoryNotFoundException or UnauthorizedAccessException => [exception.Message],
@@ -51,9 +56,23 @@ internal static class StartupFailure
         return problems.Count > 0 ? problems : [.. exception.Failures];
     }
 
+    // For a setting that takes one of a few words, the words it takes (in lower case: any case binds).
+    private static string DescribeBinding(string message)
+    {
+        var failed = BindingFailure().Match(message);
+        var choice = failed.Success ? Choices.FirstOrDefault(type => type.FullName == failed.Groups["type"].Value) : null;
+        return choice is null
+            ? message
+            : $"{failed.Groups["key"].Value} = '{failed.Groups["value"].Value}': must be "
+                + string.Join(" or ", Enum.GetNames(choice).Select(name => $"'{name.ToLowerInvariant()}'")) + ".";
+    }
+
+    [GeneratedRegex("^Failed to convert configuration value '(?<value>.*)' at '(?<key>[^']*)' to type '(?<type>[^']*)'")]
+    private static partial Regex BindingFailure();
+
     private static string DescribeDatabase(SqliteException exception, IConfiguration? configuration)
     {
-        var path = configuration?[$"{DatabaseOptions.Section}:{nameof(DatabaseOptions.Path)}"] ?? new DatabaseOptions().Path;
+        var path = (configuration?.GetSection(DatabaseOptions.Section).Get<DatabaseOptions>() ?? new DatabaseOptions()).Path;
         return $"{DatabaseOptions.Section}:{nameof(DatabaseOptions.Path)} = '{path}' ({Path.GetFullPath(path)}): {exception.Message} "
             + "The folder must exist and be writable by this process.";
     }

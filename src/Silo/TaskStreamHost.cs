@@ -57,7 +57,7 @@ public static partial class TaskStreamHost
         cluster.EnsurePortsFree();
         HttpsCertificates.ResolveFromWorkingDirectory(builder.Configuration);
         // Kestrel:Endpoints (HTTPS, say) replace the default address rather than being overridden by it.
-        var useDefault = string.IsNullOrEmpty(builder.Configuration["urls"]) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists();
+        var useDefault = string.IsNullOrEmpty(builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey)) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists();
         ApiAddresses.EnsureFree(builder.Configuration, useDefault ? cluster.ApiPort + cluster.Instance : null);
         if (useDefault)
         {
@@ -70,10 +70,8 @@ public static partial class TaskStreamHost
         builder.UseOrleans(silo => cluster.Apply(silo.AddTaskStreamChangeHints()));
         builder.Services.AddTaskStreamApi();
         builder.AddTaskStreamOperations();
-        // Many SSE clients connect at once (the default backlog of 512 overflowed when 5,000 clients connected at once in a trial);
-        // the kernel caps this at net.core.somaxconn.
-        builder.Services.Configure<SocketTransportOptions>(sockets =>
-            sockets.Backlog = builder.Configuration.GetValue("TaskStream:Server:ListenBacklog", 4096));
+        builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<SocketTransportOptions>().Configure<IOptions<ServerOptions>>((sockets, server) => sockets.Backlog = server.Value.ListenBacklog);
         // Streams end on ApplicationStopping, so a stop needs seconds, not the default 30.
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
@@ -97,7 +95,7 @@ public static partial class TaskStreamHost
 
     private static string Describe(DatabaseOptions database)
     {
-        if (database.Provider != "postgres")
+        if (database.Provider != DatabaseProvider.Postgres)
         {
             return $"SQLite file {Path.GetFullPath(database.Path)}";
         }

@@ -16,7 +16,7 @@ internal sealed class NetworkOptions : IValidatableObject
     /// Reverse proxies whose <c>X-Forwarded-For</c> names the client: addresses (<c>10.0.0.5</c>, <c>::1</c>) or
     /// networks (<c>10.0.0.0/24</c>). None = the header is ignored and a client is the socket's peer.
     /// </summary>
-    public string[] TrustedProxies { get; set; } = [];
+    public SettingList TrustedProxies { get; set; } = [];
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

@@ -4,13 +4,12 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace TaskStream.Api;
 
 /// <summary>Settings under <c>TaskStream:Dashboard</c>: whether the Orleans dashboard is served, and who may see it.</summary>
-internal sealed class DashboardSettings
+internal sealed class DashboardOptions
 {
     public const string Section = "TaskStream:Dashboard";
 
@@ -21,15 +20,8 @@ internal sealed class DashboardSettings
     /// When set, every client must give it (HTTP Basic, any user name). When not, only clients on the silo's
     /// own machine (loopback) get in.
     /// </summary>
-    [MinLength(12, ErrorMessage = "TaskStream:Dashboard:Password must be at least 12 characters.")]
+    [MinLength(12, ErrorMessage = Section + ":" + nameof(Password) + " must be at least 12 characters.")]
     public string? Password { get; set; }
-
-    public static DashboardSettings From(IConfiguration configuration)
-    {
-        var settings = configuration.GetSection(Section).Get<DashboardSettings>() ?? new DashboardSettings();
-        Validator.ValidateObject(settings, new ValidationContext(settings), validateAllProperties: true);
-        return settings;
-    }
 }
 
 /// <summary>
@@ -39,12 +31,13 @@ internal sealed class DashboardSettings
 /// <c>WritesPerSecond</c>) so that the password cannot be guessed at speed. Plain HTTP sends the password
 /// readable: expose the dashboard only behind TLS.
 /// </summary>
-internal sealed class DashboardAccess(DashboardSettings settings, LoopbackTrust loopback, IOptions<WriteLimitOptions> limits) : IDisposable
+internal sealed class DashboardAccess(IOptions<DashboardOptions> options, LoopbackTrust loopback, IOptions<LimitsOptions> limits) : IDisposable
 {
+    private const string PasswordKey = DashboardOptions.Section + ":" + nameof(DashboardOptions.Password);
     private const string Challenge = "Basic realm=\"TaskStream dashboard\", charset=\"UTF-8\"";
-    private readonly byte[]? _passwordHash = settings.Password is { } password ? SHA256.HashData(Encoding.UTF8.GetBytes(password)) : null;
+    private readonly byte[]? _passwordHash = options.Value.Password is { } password ? SHA256.HashData(Encoding.UTF8.GetBytes(password)) : null;
     private readonly PartitionedRateLimiter<HttpContext> _attempts = PartitionedRateLimiter.Create<HttpContext, IPAddress>(
-        http => RateLimitPartition.GetTokenBucketLimiter(ClientAddress.Key(http), _ => limits.Value.Bucket()));
+        http => RateLimitPartition.GetTokenBucketLimiter(ClientAddress.Key(http), _ => limits.Value.WriteBucket()));
 
     public async Task InvokeAsync(HttpContext http, RequestDelegate next)
     {
@@ -58,7 +51,7 @@ internal sealed class DashboardAccess(DashboardSettings settings, LoopbackTrust 
 
             await Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
                 detail: $"Without a password the dashboard is served to this machine only, addressed to localhost, 127.0.0.1 or [::1] " +
-                    $"and not to another site's page; {reason}. Set TaskStream:Dashboard:Password to open it to others.")
+                    $"and not to another site's page; {reason}. Set {PasswordKey} to open it to others.")
                 .ExecuteAsync(http);
             return;
         }
@@ -79,7 +72,7 @@ internal sealed class DashboardAccess(DashboardSettings settings, LoopbackTrust 
 
         http.Response.Headers.WWWAuthenticate = Challenge;
         await Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
-            detail: "The dashboard needs the password set in TaskStream:Dashboard:Password (HTTP Basic, any user name).")
+            detail: $"The dashboard needs the password set in {PasswordKey} (HTTP Basic, any user name).")
             .ExecuteAsync(http);
     }
 

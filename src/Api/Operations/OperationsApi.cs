@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using Orleans.Dashboard;
 using TaskStream.Grains;
@@ -20,24 +21,24 @@ public static class OperationsApi
     public const string DashboardPath = "/dashboard";
     private const string ReadyTag = "ready";
 
-    // Off, no instrument records anything (a listener makes every one of them record, per request and per grain message).
-    private const string MetricsEnabledKey = "TaskStream:Metrics:Enabled";
-
     // The meters /metrics exports: TaskStream's own, Orleans' and ASP.NET Core's (requests, connections).
     private static readonly string[] Meters =
         [TaskStreamMetrics.MeterName, "Microsoft.Orleans", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"];
 
     public static WebApplicationBuilder AddTaskStreamOperations(this WebApplicationBuilder builder)
     {
-        var dashboard = DashboardSettings.From(builder.Configuration);
-        if (dashboard.Enabled ?? builder.Environment.IsDevelopment())
+        builder.Services.AddOptions<DashboardOptions>().BindConfiguration(DashboardOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<MetricsOptions>().BindConfiguration(MetricsOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        // Which services exist is decided before there are any: these two are bound here too, from the same sections.
+        if (Bind<DashboardOptions>(builder.Configuration, DashboardOptions.Section).Enabled ?? builder.Environment.IsDevelopment())
         {
             builder.UseOrleans(silo => silo.AddDashboard());
-            builder.Services.AddSingleton(dashboard);
             builder.Services.AddSingleton<DashboardAccess>();
         }
 
-        if (builder.Configuration.GetValue(MetricsEnabledKey, true))
+        if (Bind<MetricsOptions>(builder.Configuration, MetricsOptions.Section).Enabled)
         {
             builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(Meters).AddPrometheusExporter());
             builder.Services.ConfigureOpenTelemetryMeterProvider((services, metrics) =>
@@ -50,6 +51,9 @@ public static class OperationsApi
             .AddCheck<DatabaseCheck>("database", tags: [ReadyTag], timeout: TimeSpan.FromSeconds(5));
         return builder;
     }
+
+    private static T Bind<T>(IConfiguration configuration, string section) where T : new() =>
+        configuration.GetSection(section).Get<T>() ?? new T();
 
     // OpenTelemetry picks meters by name, process-wide: without this, a process running several hosts (the
     // tests do) would export another host's instruments of the same name. Orleans' meter is static (no scope).
@@ -65,7 +69,7 @@ public static class OperationsApi
             app.MapOrleansDashboard(DashboardPath);
         }
 
-        if (app.Configuration.GetValue(MetricsEnabledKey, true))
+        if (app.Services.GetRequiredService<IOptions<MetricsOptions>>().Value.Enabled)
         {
             app.MapPrometheusScrapingEndpoint("/metrics");
         }

@@ -30,7 +30,7 @@ internal sealed class SiloActiveCheck(IClusterMembershipService membership, ILoc
 /// its answer serves every caller for a second, so a flood of <c>/health/ready</c> costs the store one query a second
 /// rather than a pooled connection each (which made healthy silos report not ready). A singleton, for that cache.
 /// </summary>
-internal sealed class DatabaseCheck(TaskDatabase database) : IHealthCheck
+internal sealed class DatabaseCheck(TaskStore store) : IHealthCheck
 {
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(5);
@@ -58,14 +58,14 @@ internal sealed class DatabaseCheck(TaskDatabase database) : IHealthCheck
         using var timeout = new CancellationTokenSource(PingTimeout);
         try
         {
-            return await database.PingAsync(timeout.Token)
-                ? HealthCheckResult.Healthy($"{database.Provider} answers")
-                : HealthCheckResult.Unhealthy($"{database.Provider} gave a wrong answer");
+            return await store.PingAsync(timeout.Token)
+                ? HealthCheckResult.Healthy($"{store.Provider} answers")
+                : HealthCheckResult.Unhealthy($"{store.Provider} gave a wrong answer");
         }
         catch (Exception exception)
         {
             // The response names only the error's type (it is served to anyone); the health check log has the rest.
-            return HealthCheckResult.Unhealthy($"{database.Provider} does not answer: {exception.GetType().Name}", exception);
+            return HealthCheckResult.Unhealthy($"{store.Provider} does not answer: {exception.GetType().Name}", exception);
         }
     }
 }

@@ -10,8 +10,8 @@ using TaskStream.Grains.Data;
 namespace TaskStream.Api;
 
 /// <summary>
-/// The answers read in one go: <c>GET /tasks</c> (also at <c>/tasks/list</c>), <c>GET /tasks/{id}</c> and <c>GET /status</c>. The task reads
-/// go through a query grain, so the one query builder stays the only reader of tasks, and are bounded by
+/// The answers read in one go: <c>GET /tasks</c> (also at <c>/tasks/list</c>), <c>GET /tasks/{id}</c> and <c>GET /status</c>. A list
+/// is a task query, run in a query grain as a stream is; one task is a single-row read of the store. Both are bounded by
 /// <see cref="ReadLimiter"/>, so they answer while the silo is full of streams.
 /// </summary>
 internal static class ReadApi
@@ -63,7 +63,7 @@ internal static class ReadApi
     }
 
     internal static async Task<Results<Ok<TaskItem>, ProblemHttpResult, ValidationProblem>> GetTask(
-        string id, HttpResponse response, QueryGrainPool grains, ReadLimiter reads, CancellationToken cancellationToken)
+        string id, HttpResponse response, TaskStore store, ReadLimiter reads, CancellationToken cancellationToken)
     {
         Dictionary<string, string[]> errors = [];
         if (TaskIdPath.Parse(id, errors) is not { } taskId)
@@ -77,16 +77,15 @@ internal static class ReadApi
             return reads.Busy(response);
         }
 
-        var tasks = await grains.ReadTasksAsync(new TaskQuery(TaskId: taskId), batchSize: 100, cancellationToken);
-        return tasks is [var found] ? TypedResults.Ok(found) : Problems.NotFound(taskId);
+        return await store.GetAsync(taskId, cancellationToken) is { } found ? TypedResults.Ok(found) : Problems.NotFound(taskId);
     }
 
     internal static Ok<StatusResponse> GetStatus(
-        TaskStreamMetrics metrics, TaskDatabase database, ILocalSiloDetails silo, IClusterMembershipService membership)
+        TaskStreamMetrics metrics, TaskStore store, ILocalSiloDetails silo, IClusterMembershipService membership)
     {
         var silos = membership.CurrentSnapshot.Members.Values
             .Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress.ToString()).Order().ToList();
-        return TypedResults.Ok(new StatusResponse("ready", database.Provider, "enabled", silo.SiloAddress.ToString(), silos,
+        return TypedResults.Ok(new StatusResponse("ready", store.Provider, "enabled", silo.SiloAddress.ToString(), silos,
             metrics.ActiveStreams, metrics.OpenConnections, metrics.QueryGrains));
     }
 }

@@ -16,11 +16,11 @@ namespace TaskStream.Api;
 internal sealed class ReadLimiter : IDisposable
 {
     private readonly ConcurrencyLimiter _limiter;
-    private readonly StreamLimitsOptions _limits;
+    private readonly LimitsOptions _limits;
     private readonly TimeSpan _queueTimeout;
     private readonly string _retryAfter;
 
-    public ReadLimiter(IOptions<StreamLimitsOptions> options)
+    public ReadLimiter(IOptions<LimitsOptions> options)
     {
         _limits = options.Value;
         _limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions

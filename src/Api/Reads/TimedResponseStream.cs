@@ -15,7 +15,7 @@ internal sealed class TimedOk<T>(T value) : IResult
 {
     public async Task ExecuteAsync(HttpContext http)
     {
-        var timeout = TimeSpan.FromSeconds(http.RequestServices.GetRequiredService<IOptions<StreamLimitsOptions>>().Value.SendTimeoutSeconds);
+        var timeout = TimeSpan.FromSeconds(http.RequestServices.GetRequiredService<IOptions<LimitsOptions>>().Value.SendTimeoutSeconds);
         var body = http.Response.Body;
         await using var timed = new TimedResponseStream(body, http, timeout);
         http.Response.Body = timed;

@@ -23,7 +23,7 @@ internal sealed partial class HeartbeatMonitor : IDisposable
     private readonly ILogger _logger;
     private readonly Timer _timer;
 
-    public HeartbeatMonitor(IOptions<StreamingOptions> options, IOptions<StreamLimitsOptions> limits, TaskStreamMetrics metrics,
+    public HeartbeatMonitor(IOptions<StreamingOptions> options, IOptions<LimitsOptions> limits, TaskStreamMetrics metrics,
         ILogger<HeartbeatMonitor> logger)
     {
         _intervalMs = options.Value.HeartbeatSeconds * 1000L;

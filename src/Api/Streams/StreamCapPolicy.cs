@@ -16,14 +16,14 @@ namespace TaskStream.Api;
 /// </summary>
 internal sealed class StreamCapPolicy
 {
-    private readonly StreamLimitsOptions _limits;
+    private readonly LimitsOptions _limits;
     private readonly TaskStreamMetrics _metrics;
     private readonly string _retryAfter;
     private readonly Lock _gate = new();
     private readonly Dictionary<IPAddress, int> _perClient = [];
     private int _streams;
 
-    public StreamCapPolicy(IOptions<StreamLimitsOptions> options, TaskStreamMetrics metrics)
+    public StreamCapPolicy(IOptions<LimitsOptions> options, TaskStreamMetrics metrics)
     {
         _limits = options.Value;
         _metrics = metrics;

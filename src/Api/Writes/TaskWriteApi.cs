@@ -20,9 +20,6 @@ internal static class TaskWriteApi
     public static IServiceCollection AddTaskWrites(this IServiceCollection services)
     {
         services.AddOptions<WriteAuthOptions>().BindConfiguration(WriteAuthOptions.Section)
-            .BindSingleValue($"{WriteAuthOptions.Section}:WriteTokens", auth => auth.WriteTokens, (auth, tokens) => auth.WriteTokens = tokens)
-            .ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<WriteLimitOptions>().BindConfiguration(WriteLimitOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<WriteTokens>();
         services.AddRateLimiter(limits => limits.AddPolicy<string, WriteRateLimitPolicy>(WriteRateLimitPolicy.Name));

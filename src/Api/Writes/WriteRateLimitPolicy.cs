@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
@@ -12,11 +11,11 @@ namespace TaskStream.Api;
 /// A client is its write token when it presents a configured one, else its address (<see cref="ClientAddress"/>):
 /// a made-up token buys no bucket of its own, so guessing tokens is limited per address. Refused requests count too.
 /// </summary>
-internal sealed class WriteRateLimitPolicy(WriteTokens tokens, IOptions<WriteLimitOptions> options) : IRateLimiterPolicy<string>
+internal sealed class WriteRateLimitPolicy(WriteTokens tokens, IOptions<LimitsOptions> options) : IRateLimiterPolicy<string>
 {
     public const string Name = "writes";
 
-    private readonly TokenBucketRateLimiterOptions _bucket = options.Value.Bucket();
+    private readonly TokenBucketRateLimiterOptions _bucket = options.Value.WriteBucket();
 
     public RateLimitPartition<string> GetPartition(HttpContext httpContext)
     {
@@ -42,27 +41,4 @@ internal sealed class WriteRateLimitPolicy(WriteTokens tokens, IOptions<WriteLim
         return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests,
             detail: $"Too many {what} from this client; try again in {seconds} s.").ExecuteAsync(http);
     }
-}
-
-/// <summary>Settings under <c>TaskStream:Limits</c> for writes.</summary>
-internal sealed class WriteLimitOptions
-{
-    public const string Section = "TaskStream:Limits";
-
-    /// <summary>Writes per second each client (write token, or address) may make, sustained.</summary>
-    [Range(1, 1_000_000)]
-    public int WritesPerSecond { get; set; } = 50;
-
-    /// <summary>Writes a client may make at once before <see cref="WritesPerSecond"/> applies.</summary>
-    [Range(1, 1_000_000)]
-    public int WriteBurst { get; set; } = 100;
-
-    /// <summary>One client's bucket.</summary>
-    internal TokenBucketRateLimiterOptions Bucket() => new()
-    {
-        TokenLimit = WriteBurst,
-        TokensPerPeriod = WritesPerSecond,
-        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-        QueueLimit = 0,
-    };
 }

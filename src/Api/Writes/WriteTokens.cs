@@ -88,7 +88,7 @@ internal sealed class WriteAuthOptions : IValidatableObject
     public const int MinTokenLength = 16;
 
     /// <summary>Bearer tokens accepted for writes; none = writes from this machine only (<see cref="LoopbackTrust"/>).</summary>
-    public string[] WriteTokens { get; set; } = [];
+    public SettingList WriteTokens { get; set; } = [];
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

@@ -8,8 +8,8 @@ public sealed class DatabaseOptions : IValidatableObject
     public const string Section = "TaskStream:Database";
 
     /// <summary><c>sqlite</c> (a file, shared by silos on one machine) or <c>postgres</c> (silos on several machines).</summary>
-    [RegularExpression("^(sqlite|postgres)$", ErrorMessage = "TaskStream:Database:Provider must be 'sqlite' or 'postgres'.")]
-    public string Provider { get; set; } = "sqlite";
+    [EnumDataType(typeof(DatabaseProvider), ErrorMessage = Section + ":" + nameof(Provider) + " must be 'sqlite' or 'postgres'.")]
+    public DatabaseProvider Provider { get; set; } = DatabaseProvider.Sqlite;
 
     /// <summary>The SQLite file; created, with its schema and sample tasks, when missing.</summary>
     [Required]
@@ -50,10 +50,20 @@ public sealed class DatabaseOptions : IValidatableObject
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (Provider == "postgres" && string.IsNullOrWhiteSpace(ConnectionString))
+        if (Provider == DatabaseProvider.Postgres && string.IsNullOrWhiteSpace(ConnectionString))
         {
             yield return new ValidationResult(
                 $"{Section}:{nameof(ConnectionString)} is required when {Section}:{nameof(Provider)} is 'postgres'.", [nameof(ConnectionString)]);
         }
     }
+}
+
+/// <summary>
+/// Which store holds the tasks. Settings spell it in any case (<c>sqlite</c>, <c>postgres</c>: configuration binding
+/// ignores case); status and logs name it in lower case.
+/// </summary>
+public enum DatabaseProvider
+{
+    Sqlite,
+    Postgres,
 }

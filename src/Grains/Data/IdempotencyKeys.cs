@@ -4,20 +4,19 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace TaskStream.Grains.Data;
 
 /// <summary>
 /// Idempotency keys, kept in the task store beside the tasks: each key is stored with its write's answer in the
-/// write's own transaction (under the store's write lock, <see cref="TaskDatabase.WriteAsync{T}"/>), so either
-/// both the write and its key are committed or neither is, on every silo at once.
+/// write's own transaction (under the store's write lock, <see cref="TaskStore.WriteAsync"/>), so either both the
+/// write and its key are committed or neither is, on every silo at once.
 /// </summary>
-public sealed class IdempotencyKeys(TaskDatabase database, IOptions<IdempotencyOptions> options)
+internal sealed class IdempotencyKeys(IdempotencyOptions options)
 {
     // One statement for both stores: SQLite gives BIGINT integer affinity. `body` is the task the write answered
     // with, as JSON (null for a delete or an absent task); `seq` its change (null for an absent task).
-    private const string CreateSql = """
+    public const string CreateSql = """
         CREATE TABLE IF NOT EXISTS idempotency_keys (
             scope           TEXT   NOT NULL,
             idempotency_key TEXT   NOT NULL,
@@ -48,38 +47,33 @@ public sealed class IdempotencyKeys(TaskDatabase database, IOptions<IdempotencyO
             fingerprint = excluded.fingerprint, body = excluded.body, seq = excluded.seq, created_at = excluded.created_at
         """;
 
-    private readonly long _keepMs = options.Value.KeepSeconds * 1000L;
-
-    /// <summary>Creates the table if it is missing; under the write lock, so silos starting together do it once.</summary>
-    public Task InitializeAsync(CancellationToken cancellationToken) =>
-        database.WriteAsync((connection, transaction) => connection.ExecuteAsync(CreateSql, transaction: transaction), cancellationToken);
+    private readonly long _keepMs = options.KeepSeconds * 1000L;
 
     /// <summary>
-    /// Runs <paramref name="run"/> (which makes <paramref name="write"/>) unless <paramref name="key"/> is already
-    /// kept: then answers what the key's write answered if it was this same write, or
-    /// <see cref="WriteOutcome.KeyReused"/> if it was another, and writes nothing.
+    /// Runs <paramref name="run"/> (which makes <paramref name="write"/>) in <paramref name="transaction"/> unless
+    /// <paramref name="key"/> is already kept: then answers what the key's write answered if it was this same write,
+    /// or <see cref="WriteOutcome.KeyReused"/> if it was another, and writes nothing.
     /// </summary>
-    public Task<WriteAnswer> WriteOnceAsync(IdempotencyKey key, TaskWrite write,
-        Func<DbConnection, DbTransaction, Task<(TaskItem? Task, long? Seq)>> run, CancellationToken cancellationToken) =>
-        database.WriteAsync(async (connection, transaction) =>
+    public async Task<WriteAnswer> WriteOnceAsync(DbConnection connection, DbTransaction transaction, IdempotencyKey key, TaskWrite write,
+        Func<Task<(TaskItem? Task, long? Seq)>> run)
+    {
+        var fingerprint = Fingerprint(write);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var cutoff = now - _keepMs;
+        await connection.ExecuteAsync(PurgeSql, new { Cutoff = cutoff }, transaction);
+        var kept = await connection.QuerySingleOrDefaultAsync<KeptAnswer>(FindSql, new { key.Scope, key.Key, Cutoff = cutoff }, transaction);
+        if (kept is not null)
         {
-            var fingerprint = Fingerprint(write);
-            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            var cutoff = now - _keepMs;
-            await connection.ExecuteAsync(PurgeSql, new { Cutoff = cutoff }, transaction);
-            var kept = await connection.QuerySingleOrDefaultAsync<KeptAnswer>(FindSql, new { key.Scope, key.Key, Cutoff = cutoff }, transaction);
-            if (kept is not null)
-            {
-                return kept.Fingerprint == fingerprint
-                    ? new WriteAnswer(WriteOutcome.Replayed, kept.Body is null ? null : JsonSerializer.Deserialize<TaskItem>(kept.Body, JsonSerializerOptions.Web), kept.Seq)
-                    : new WriteAnswer(WriteOutcome.KeyReused, null, null);
-            }
+            return kept.Fingerprint == fingerprint
+                ? new WriteAnswer(WriteOutcome.Replayed, kept.Body is null ? null : JsonSerializer.Deserialize<TaskItem>(kept.Body, JsonSerializerOptions.Web), kept.Seq)
+                : new WriteAnswer(WriteOutcome.KeyReused, null, null);
+        }
 
-            var (task, seq) = await run(connection, transaction);
-            var body = task is null ? null : JsonSerializer.Serialize(task, JsonSerializerOptions.Web);
-            await connection.ExecuteAsync(SaveSql, new { key.Scope, key.Key, Fingerprint = fingerprint, Body = body, Seq = seq, CreatedAt = now }, transaction);
-            return new WriteAnswer(WriteOutcome.Written, task, seq);
-        }, cancellationToken);
+        var (task, seq) = await run();
+        var body = task is null ? null : JsonSerializer.Serialize(task, JsonSerializerOptions.Web);
+        await connection.ExecuteAsync(SaveSql, new { key.Scope, key.Key, Fingerprint = fingerprint, Body = body, Seq = seq, CreatedAt = now }, transaction);
+        return new WriteAnswer(WriteOutcome.Written, task, seq);
+    }
 
     /// <summary>
     /// What the write is, as SHA-256: its kind, task id and fields, with a create's defaults filled in. So the same

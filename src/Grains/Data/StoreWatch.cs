@@ -10,7 +10,7 @@ namespace TaskStream.Grains.Data;
 /// tells it (LISTEN; the triggers NOTIFY with the change's sequence number at commit), SQLite is asked
 /// (<c>PRAGMA data_version</c> changes when another connection commits; answering it reads shared memory, not the file).
 /// </summary>
-public abstract class StoreWatch : IAsyncDisposable
+internal abstract class StoreWatch : IAsyncDisposable
 {
     /// <summary>
     /// Waits until the store has changed: returns the newest sequence number announced, or <c>null</c> when the

@@ -17,14 +17,8 @@ public interface IChangeSignal
 /// <summary>The store's change-log position: the newest change, and the oldest position the log can still resume from.</summary>
 public readonly record struct FeedPosition(long Head, long Horizon);
 
-public static partial class TaskStore
+public sealed partial class TaskStore
 {
-    private const string SnapshotColumns = "SELECT " + ColumnsAndSeq + " FROM tasks";
-    private const string SnapshotPageSql = SnapshotColumns + " WHERE seq > @After AND seq <= @Until ORDER BY seq LIMIT @Take";
-    private const string FilteredSnapshotPageSql = SnapshotColumns + " WHERE seq > @After AND seq <= @Until AND completed = @Completed ORDER BY seq LIMIT @Take";
-    private const string ChangesPageSql =
-        "SELECT seq, task_id, title, description, completed, was_completed FROM task_changes WHERE seq > @After AND seq <= @Until ORDER BY seq LIMIT @Take";
-
     /// <summary>
     /// A follow query. First the matching tasks as of now, in change order (at most <see cref="TaskQuery.Limit"/>),
     /// or, for a client resuming from change <see cref="TaskQuery.ResumeAfter"/>, every change after it; then one
@@ -34,26 +28,25 @@ public static partial class TaskStore
     /// had) gets a <see cref="FollowReset"/> and a fresh snapshot instead: never a silent gap. Each read is on a
     /// connection of its own, closed before its rows are handed out: a waiting follower holds none.
     /// </summary>
-    public static async IAsyncEnumerable<TaskQueryEvent> FollowAsync(
-        TaskDatabase database, TaskQuery query, string silo, IChangeSignal changes,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<TaskQueryEvent> FollowAsync(
+        TaskQuery query, string silo, IChangeSignal changes, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         Validate(query);
         var cursor = query.ResumeAfter ?? 0;
         var needSnapshot = query.ResumeAfter is null;
         var live = false; // said `live` since the last snapshot
         var lastSent = 0L; // the position of the last event sent
-        var progressEvery = Math.Clamp(database.RetainChanges / 4, 1, 1000);
-        var page = new List<ChangeRow>(Math.Min(database.PageSize, 64));
+        var progressEvery = Math.Clamp(_options.RetainChanges / 4, 1, 1000);
+        var page = new List<ChangeRow>(Math.Min(_options.PageSize, 64));
         while (true)
         {
             FeedPosition feed;
             FollowReset? reset = null;
             var more = false;
             page.Clear();
-            await using (var connection = await database.OpenConnectionAsync(cancellationToken))
+            await using (var connection = await OpenConnectionAsync(cancellationToken))
             {
-                feed = await database.ReadFeedAsync(connection, cancellationToken);
+                feed = await ReadFeedAsync(connection, cancellationToken);
                 if (!needSnapshot)
                 {
                     // A position the log no longer has (pruned) or never had (the store was re-created or restored):
@@ -63,7 +56,7 @@ public static partial class TaskStore
                         : null;
                     if (reset is null)
                     {
-                        more = await ReadChangesPageAsync(connection, database, cursor, feed.Head, page, cancellationToken);
+                        more = await ReadChangesPageAsync(connection, cursor, feed.Head, page, cancellationToken);
                     }
                 }
             }
@@ -79,7 +72,7 @@ public static partial class TaskStore
             {
                 // Every matching task whose latest change is at or before the head read above. One changed
                 // meanwhile moves past the head and comes from the log as a change: none is missed.
-                await foreach (var task in SnapshotAsync(database, query, feed.Head, cancellationToken))
+                await foreach (var task in SnapshotAsync(query, feed.Head, cancellationToken))
                 {
                     yield return task;
                 }
@@ -138,19 +131,19 @@ public static partial class TaskStore
         return null;
     }
 
-    private static async IAsyncEnumerable<TaskChanged> SnapshotAsync(
-        TaskDatabase database, TaskQuery query, long until, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<TaskChanged> SnapshotAsync(
+        TaskQuery query, long until, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var remaining = query.Limit ?? long.MaxValue;
-        var page = new List<TaskChanged>(Math.Min(database.PageSize, 64));
+        var page = new List<TaskChanged>(Math.Min(_options.PageSize, 64));
         var after = 0L;
         var more = true;
         while (more && remaining > 0)
         {
             page.Clear();
-            await using (var connection = await database.OpenConnectionAsync(cancellationToken))
+            await using (var connection = await OpenConnectionAsync(cancellationToken))
             {
-                more = await ReadSnapshotPageAsync(connection, database, query, after, until, remaining, page, cancellationToken);
+                more = await ReadSnapshotPageAsync(connection, query, after, until, remaining, page, cancellationToken);
             }
 
             foreach (var task in page)
@@ -164,19 +157,19 @@ public static partial class TaskStore
         }
     }
 
-    private static async Task<bool> ReadSnapshotPageAsync(DbConnection connection, TaskDatabase database, TaskQuery query,
+    private async Task<bool> ReadSnapshotPageAsync(DbConnection connection, TaskQuery query,
         long after, long until, long remaining, List<TaskChanged> page, CancellationToken cancellationToken)
     {
-        var take = (int)Math.Min(database.PageSize, remaining);
+        var take = (int)Math.Min(_options.PageSize, remaining);
         await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
-            query.Completed is null ? SnapshotPageSql : FilteredSnapshotPageSql,
+            query.Completed is null ? TaskRows.SnapshotPageSql : TaskRows.FilteredSnapshotPageSql,
             new { After = after, Until = until, Take = take, query.Completed }, cancellationToken: cancellationToken));
-        var budget = new PageBudget(database.PageBytes);
+        var budget = new PageBudget(_options.PageBytes);
         while (await reader.ReadAsync(cancellationToken))
         {
-            var task = ReadTask(reader);
-            page.Add(new TaskChanged(reader.GetInt64(4), task));
-            if (!budget.Take(task.Title, task.Description))
+            var changed = TaskRows.ReadTaskAndSeq(reader);
+            page.Add(changed);
+            if (!budget.Take(changed.Task.Title, changed.Task.Description))
             {
                 return true;
             }
@@ -185,19 +178,15 @@ public static partial class TaskStore
         return page.Count == take;
     }
 
-    private static async Task<bool> ReadChangesPageAsync(DbConnection connection, TaskDatabase database, long after, long until,
+    private async Task<bool> ReadChangesPageAsync(DbConnection connection, long after, long until,
         List<ChangeRow> page, CancellationToken cancellationToken)
     {
         await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
-            ChangesPageSql, new { After = after, Until = until, Take = database.PageSize }, cancellationToken: cancellationToken));
-        var budget = new PageBudget(database.PageBytes);
+            TaskRows.ChangesPageSql, new { After = after, Until = until, Take = _options.PageSize }, cancellationToken: cancellationToken));
+        var budget = new PageBudget(_options.PageBytes);
         while (await reader.ReadAsync(cancellationToken))
         {
-            var deleted = reader.IsDBNull(4);
-            var row = new ChangeRow(
-                reader.GetInt64(0), reader.GetInt64(1),
-                deleted ? null : reader.GetString(2), deleted ? null : reader.GetString(3), deleted ? null : reader.GetBoolean(4),
-                reader.IsDBNull(5) ? null : reader.GetBoolean(5));
+            var row = TaskRows.ReadChange(reader);
             page.Add(row);
             if (!budget.Take(row.Title, row.Description))
             {
@@ -205,9 +194,6 @@ public static partial class TaskStore
             }
         }
 
-        return page.Count == database.PageSize;
+        return page.Count == _options.PageSize;
     }
-
-    /// <summary>A row of the change log: the task as the change left it (no text, no state: deleted), and whether it was completed before (null: created).</summary>
-    private readonly record struct ChangeRow(long Seq, long TaskId, string? Title, string? Description, bool? Completed, bool? WasCompleted);
 }

@@ -1,164 +1,152 @@
+using System.Data;
 using System.Data.Common;
-using System.Runtime.CompilerServices;
 using Dapper;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace TaskStream.Grains.Data;
 
 /// <summary>
-/// The one place a <see cref="TaskQuery"/> becomes SQL. Every endpoint (stream, follow, list) reads through
-/// here. Rows are read in keyset pages, bounded in rows and in bytes, so memory per query is bounded whatever
-/// the result size, and no read transaction stays open while a slow client is being served.
+/// The task store (SQLite or PostgreSQL), and the only code that reads or writes it: one per silo. It owns the
+/// connection factory, the page size and the page budget. Every read opens a connection of its own (one per page)
+/// and closes it before the page's rows are handed out, so no connection is shared between queries or held while
+/// a client is slow; writes run in the store's write transaction. SQL and row mapping are in <see cref="TaskRows"/>,
+/// schema, seed and upgrade SQL in <see cref="TaskSchema"/>.
 /// </summary>
-public static partial class TaskStore
+public sealed partial class TaskStore : IAsyncDisposable
 {
-    // The one column list: ReadTask maps these, in this order, and `seq` (the task's latest change) follows when asked for.
-    private const string Columns = "id, title, description, completed";
-    internal const string ColumnsAndSeq = Columns + ", seq";
-    private const string PageSql = "SELECT " + Columns + " FROM tasks WHERE id > @After ORDER BY id LIMIT @Take";
-    private const string FilteredPageSql = "SELECT " + Columns + " FROM tasks WHERE completed = @Completed AND id > @After ORDER BY id LIMIT @Take";
-    private const string TaskSql = "SELECT " + Columns + " FROM tasks WHERE id = @Id";
+    private readonly DatabaseOptions _options;
+    private readonly ILogger<TaskStore> _logger;
+    private readonly Func<DbConnection> _newConnection;
+    private readonly string _connectionString;
+    private readonly NpgsqlDataSource? _postgres;
+    private readonly TaskSchema _schema;
+    private readonly IdempotencyKeys _keys;
+    private readonly StateChangeEventHandler _countConnections;
 
-    // How many tasks of a limited stream a resuming client already has: those in (After, ResumeAfter].
-    private const string DeliveredSql = "SELECT COUNT(*) FROM tasks WHERE id > @After AND id <= @ResumeAfter";
-    private const string FilteredDeliveredSql = DeliveredSql + " AND completed = @Completed";
+    public TaskStore(IOptions<DatabaseOptions> options, IOptions<IdempotencyOptions> idempotency, TaskStreamMetrics metrics, ILogger<TaskStore> logger)
+    {
+        _options = options.Value;
+        _keys = new IdempotencyKeys(idempotency.Value);
+        _countConnections = metrics.OnConnectionStateChange; // one delegate, not one per connection
+        _logger = logger;
+        Provider = _options.Provider == DatabaseProvider.Postgres ? "postgres" : "sqlite";
+        if (_options.Provider == DatabaseProvider.Postgres)
+        {
+            _connectionString = _options.ConnectionString!; // required then (DatabaseOptions.Validate)
+            _postgres = NpgsqlDataSource.Create(_connectionString);
+            _newConnection = _postgres.CreateConnection;
+            _schema = TaskSchema.Postgres;
+        }
+        else
+        {
+            var connectionString = _connectionString = new SqliteConnectionStringBuilder
+            {
+                DataSource = _options.Path,
+                // The pool keeps physical handles for reuse; each query still gets its own connection object,
+                // opened and closed by that query only, and a handle serves one connection at a time.
+                Pooling = true,
+                // How long a statement waits for another writer's lock (SQLite's busy timeout), in seconds.
+                DefaultTimeout = _options.WriteTimeoutSeconds,
+            }.ToString();
+            _newConnection = () => new SqliteConnection(connectionString);
+            _schema = TaskSchema.Sqlite;
+        }
+    }
+
+    /// <summary><c>sqlite</c> or <c>postgres</c>, as status and logs name it.</summary>
+    public string Provider { get; }
+
+    /// <summary>How long after its request a write may still commit (<c>WriteTimeoutSeconds</c>).</summary>
+    public TimeSpan WriteTimeout => TimeSpan.FromSeconds(_options.WriteTimeoutSeconds);
+
+    // SQLite: BEGIN IMMEDIATE (what Serializable means to it) takes the database's write lock at once, so the
+    // transaction never has to upgrade a read lock. PostgreSQL: Read Committed; the feed row's lock orders writers.
+    private IsolationLevel WriteIsolation => _postgres is null ? IsolationLevel.Serializable : IsolationLevel.ReadCommitted;
+
+    /// <summary>A new connection, counted in the metrics; whoever opens it closes it, and no one else uses it.</summary>
+    internal async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken = default)
+    {
+        var connection = _newConnection();
+        connection.StateChange += _countConnections;
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+
+        return connection;
+    }
+
+    /// <summary>A connection of the change feed's own (not counted as a query's) that waits for commits to the store.</summary>
+    internal Task<StoreWatch> OpenWatchAsync(CancellationToken cancellationToken) => _postgres is null
+        ? StoreWatch.OpenSqliteAsync(_connectionString, cancellationToken)
+        : StoreWatch.OpenPostgresAsync(_connectionString, cancellationToken);
+
+    /// <summary>True when the store answers a trivial query.</summary>
+    public async Task<bool> PingAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(TaskRows.PingSql, cancellationToken: cancellationToken)) == 1;
+    }
+
+    /// <summary>The newest change's sequence number, read on a connection of its own.</summary>
+    public async Task<long> ReadHeadAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        return (await ReadFeedAsync(connection, cancellationToken)).Head;
+    }
+
+    // The newest change's sequence number and the oldest position the change log can resume from.
+    private static Task<FeedPosition> ReadFeedAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        connection.QuerySingleAsync<FeedPosition>(new CommandDefinition(TaskRows.FeedSql, cancellationToken: cancellationToken));
 
     /// <summary>
-    /// Streams the query's tasks page by page. Each page is read on a connection opened for it alone and
-    /// closed before the page's rows are handed out, so a query that waits on a slow or idle client holds
-    /// rows in memory (one page at most) but no connection.
+    /// Runs <paramref name="write"/> in a transaction. Its statements are plain SQL on <c>tasks</c>, as any other
+    /// writer's; the store's triggers number and log the changes. Waiting for the write lock is bounded by
+    /// <see cref="WriteTimeout"/>, and the commit is skipped once <paramref name="cancellationToken"/> is cancelled
+    /// (the write's deadline), so a write that could not run in time fails instead of committing late.
     /// </summary>
-    public static async IAsyncEnumerable<TaskItem> QueryAsync(
-        TaskDatabase database, TaskQuery query, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    private async Task<T> InWriteTransactionAsync<T>(Func<DbConnection, DbTransaction, Task<T>> write, CancellationToken cancellationToken)
     {
-        Validate(query);
-        if (query.TaskId is { } id)
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(WriteIsolation, cancellationToken);
+        if (_postgres is not null)
         {
-            TaskItem? found;
-            await using (var connection = await database.OpenConnectionAsync(cancellationToken))
-            await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(TaskSql, new { Id = id }, cancellationToken: cancellationToken)))
-            {
-                found = await reader.ReadAsync(cancellationToken) ? ReadTask(reader) : null;
-            }
-
-            if (found is not null)
-            {
-                yield return found;
-            }
-
-            yield break;
+            // SET takes no parameters; the value is a validated whole number.
+            var timeout = _options.WriteTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            // Then the feed row's lock, which the triggers would take at the first change anyway: taken first, it
+            // orders whole transactions, so what a write reads before it changes anything (an idempotency key) is current.
+            await connection.ExecuteAsync(
+                $"SET LOCAL lock_timeout = '{timeout}s'; SET LOCAL statement_timeout = '{timeout}s'; SELECT 1 FROM task_feed FOR NO KEY UPDATE",
+                transaction: transaction);
         }
 
-        var pageSql = query.Completed is null ? PageSql : FilteredPageSql;
-        var page = new List<TaskItem>(Math.Min(database.PageSize, 64));
-        long after, remaining;
-        bool more;
-        await using (var connection = await database.OpenConnectionAsync(cancellationToken))
-        {
-            (after, remaining) = await StartAsync(connection, query, cancellationToken);
-            more = await ReadPageAsync(connection, database, pageSql, query, after, remaining, page, cancellationToken);
-        }
-
-        while (true)
-        {
-            foreach (var task in page)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                yield return task;
-            }
-
-            remaining -= page.Count;
-            if (!more || remaining <= 0)
-            {
-                yield break;
-            }
-
-            after = page[^1].Id;
-            page.Clear();
-            await using var connection = await database.OpenConnectionAsync(cancellationToken);
-            more = await ReadPageAsync(connection, database, pageSql, query, after, remaining, page, cancellationToken);
-        }
+        var result = await write(connection, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return result;
     }
 
-    // True when the page is full (in rows or bytes), so more may follow.
-    private static async Task<bool> ReadPageAsync(DbConnection connection, TaskDatabase database, string pageSql, TaskQuery query,
-        long after, long remaining, List<TaskItem> page, CancellationToken cancellationToken)
+    /// <summary>True when <paramref name="exception"/> says the store was too busy for a write in time: nothing was written.</summary>
+    public static bool IsBusy(Exception exception) => exception switch
     {
-        if (remaining <= 0)
-        {
-            return false;
-        }
+        OperationCanceledException => true,
+        SqliteException { SqliteErrorCode: 5 or 6 } => true, // SQLITE_BUSY, SQLITE_LOCKED
+        PostgresException { SqlState: PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.QueryCanceled } => true,
+        _ => false,
+    };
 
-        var take = (int)Math.Min(database.PageSize, remaining);
-        await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
-            pageSql, new { After = after, Take = take, query.Completed }, cancellationToken: cancellationToken));
-        var budget = new PageBudget(database.PageBytes);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            var task = ReadTask(reader);
-            page.Add(task);
-            if (!budget.Take(task.Title, task.Description))
-            {
-                return true;
-            }
-        }
-
-        return page.Count == take;
-    }
-
-    private static async ValueTask<(long After, long Remaining)> StartAsync(
-        DbConnection connection, TaskQuery query, CancellationToken cancellationToken)
+    public async ValueTask DisposeAsync()
     {
-        var limit = query.Limit ?? long.MaxValue;
-        if (query.ResumeAfter is not { } resumeAfter || resumeAfter <= query.After)
+        if (_postgres is not null)
         {
-            return (query.After, limit);
-        }
-
-        if (query.Limit is null)
-        {
-            return (resumeAfter, limit);
-        }
-
-        var delivered = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            query.Completed is null ? DeliveredSql : FilteredDeliveredSql,
-            new { query.After, ResumeAfter = resumeAfter, query.Completed },
-            cancellationToken: cancellationToken));
-        return (resumeAfter, limit - delivered);
-    }
-
-    internal static void Validate(TaskQuery query)
-    {
-        if (query.Limit is < 1 or > TaskQuery.MaxLimit)
-        {
-            throw new ArgumentOutOfRangeException(nameof(query), query.Limit, "Limit must be between 1 and 1,000,000,000.");
-        }
-
-        if (query.TaskId < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(query), query.TaskId, "A task id is 1 or more.");
-        }
-
-        if (query.After < 0 || query.ResumeAfter < 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(query), "Task ids to resume after must be 0 or more.");
-        }
-    }
-
-    // Columns id, title, description, completed, in that order, at the start of every task query's rows.
-    // (Dapper's own mapping would need a settable-property class: SQLite hands `completed` back as Int64.)
-    internal static TaskItem ReadTask(DbDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetBoolean(3));
-
-    /// <summary>Counts a page's text against its byte budget; a page always takes its first row.</summary>
-    private struct PageBudget(int bytes)
-    {
-        private long _left = bytes;
-
-        /// <summary>False once the page holds as much text as it may.</summary>
-        public bool Take(string? title, string? description)
-        {
-            _left -= 2L * ((title?.Length ?? 0) + (description?.Length ?? 0)) + 64;
-            return _left > 0;
+            await _postgres.DisposeAsync();
         }
     }
 }

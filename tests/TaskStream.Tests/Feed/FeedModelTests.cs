@@ -210,12 +210,12 @@ public sealed class ModelStore : IAsyncDisposable
     private readonly Func<Task> _drop;
     private readonly bool _postgres;
 
-    private ModelStore(TaskDatabase database, bool postgres, Func<DbConnection> plainConnection, Func<string, Task> commandLine, Func<Task> drop)
+    private ModelStore(TaskStore database, bool postgres, Func<DbConnection> plainConnection, Func<string, Task> commandLine, Func<Task> drop)
     {
         (Database, _postgres, _plainConnection, _commandLine, _drop) = (database, postgres, plainConnection, commandLine, drop);
     }
 
-    public TaskDatabase Database { get; }
+    public TaskStore Database { get; }
 
     /// <summary>The store's newest change, as of the last write (what a silo's change feed would know).</summary>
     public long Head { get; private set; }
@@ -248,7 +248,7 @@ public sealed class ModelStore : IAsyncDisposable
         var inSchema = new NpgsqlConnectionStringBuilder(connectionString) { SearchPath = schema }.ToString();
         var database = await StandaloneStore.OpenAsync(new DatabaseOptions
         {
-            Provider = "postgres", ConnectionString = inSchema, SampleTasks = sampleTasks, PageSize = pageSize, PageBytes = 1024, RetainChanges = retain,
+            Provider = DatabaseProvider.Postgres, ConnectionString = inSchema, SampleTasks = sampleTasks, PageSize = pageSize, PageBytes = 1024, RetainChanges = retain,
         });
         var server = new NpgsqlConnectionStringBuilder(connectionString);
         // A pool of the case's own, closed with it (the global pool would keep idle connections per schema).
@@ -316,21 +316,21 @@ public sealed class ModelStore : IAsyncDisposable
         switch (write)
         {
             case TaskWrite.Create create:
-                await Database.WriteAsync((c, t) => TaskWrites.CreateAsync(c, t, new NewTask(create.Title, "", create.Completed)));
+                await Database.WriteAsync(new Grains.TaskWrite.Create(new NewTask(create.Title, "", create.Completed)));
                 break;
             case TaskWrite.Flip flip:
                 var current = (await TasksAsync()).FirstOrDefault(t => t.Task.Id == flip.Id).Task;
-                await Database.WriteAsync((c, t) => TaskWrites.UpdateAsync(c, t, flip.Id, new TaskPatch(Completed: !(current?.Completed ?? false))));
+                await Database.WriteAsync(new Grains.TaskWrite.Update(flip.Id, new TaskPatch(Completed: !(current?.Completed ?? false))));
                 break;
             case TaskWrite.Retitle retitle:
-                await Database.WriteAsync((c, t) => TaskWrites.UpdateAsync(c, t, retitle.Id, new TaskPatch(Title: retitle.Title)));
+                await Database.WriteAsync(new Grains.TaskWrite.Update(retitle.Id, new TaskPatch(Title: retitle.Title)));
                 break;
             case TaskWrite.Delete delete:
-                await Database.WriteAsync((c, t) => TaskWrites.DeleteAsync(c, t, delete.Id));
+                await Database.WriteAsync(new Grains.TaskWrite.Delete(delete.Id));
                 break;
             case TaskWrite.SameValues same:
                 var task = (await TasksAsync()).FirstOrDefault(t => t.Task.Id == same.Id).Task;
-                await Database.WriteAsync((c, t) => TaskWrites.UpdateAsync(c, t, same.Id, new TaskPatch(task?.Title, task?.Description, task?.Completed)));
+                await Database.WriteAsync(new Grains.TaskWrite.Update(same.Id, new TaskPatch(task?.Title, task?.Description, task?.Completed)));
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(write), write, "Not a write the API makes.");
@@ -420,7 +420,7 @@ public sealed class ModelFollower(ModelStore store, FeedModelTests.FollowerSpec 
         }
 
         _lastIdOnConnection = 0;
-        _events = TaskStore.FollowAsync(store.Database, query, "model", _signal, _connection.Token).GetAsyncEnumerator(_connection.Token);
+        _events = store.Database.FollowAsync(query, "model", _signal, _connection.Token).GetAsyncEnumerator(_connection.Token);
     }
 
     public async Task ReconnectAsync()

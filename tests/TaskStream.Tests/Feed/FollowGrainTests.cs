@@ -23,11 +23,10 @@ public sealed class LostHintTests(CheckingFollowCluster cluster)
         await follower.UntilLiveAsync();
 
         // Written straight to the store, as by a silo that died before it could send the hint.
-        var database = cluster.Cluster.Silos[0].ServiceProvider.GetRequiredService<TaskDatabase>();
-        var written = await database.WriteAsync((connection, transaction) =>
-            TaskWrites.CreateAsync(connection, transaction, new NewTask("Unannounced", "", false)));
+        var store = cluster.Cluster.Silos[0].ServiceProvider.GetRequiredService<TaskStore>();
+        var written = await store.WriteAsync(new Grains.TaskWrite.Create(new NewTask("Unannounced", "", false)));
 
-        Assert.Equal(new TaskChanged(written.Seq, written.Task), await follower.NextAsync());
+        Assert.Equal(new TaskChanged(written.Seq!.Value, written.Task!), await follower.NextAsync());
     }
 }
 

@@ -13,11 +13,11 @@ public static class StandaloneStore
     private static readonly IMeterFactory Meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
 
     /// <summary>Opens the store, creating or upgrading it as a silo would at start.</summary>
-    public static async Task<TaskDatabase> OpenAsync(DatabaseOptions options, TaskStreamMetrics? metrics = null)
+    public static async Task<TaskStore> OpenAsync(DatabaseOptions options, TaskStreamMetrics? metrics = null)
     {
-        var database = new TaskDatabase(Options.Create(options), metrics ?? NewMetrics(), NullLogger<TaskDatabase>.Instance);
-        await database.InitializeAsync();
-        return database;
+        var store = new TaskStore(Options.Create(options), Options.Create(new IdempotencyOptions()), metrics ?? NewMetrics(), NullLogger<TaskStore>.Instance);
+        await store.InitializeAsync();
+        return store;
     }
 
     public static TaskStreamMetrics NewMetrics() => new(Meters);

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using TaskStream.Api;
 using TaskStream.Grains;
+using TaskStream.Grains.Data;
 using TaskStream.Silo;
 using TaskStream.Tests.Infrastructure;
 
@@ -25,10 +26,10 @@ public sealed class DeploymentExampleTests
         var cluster = ClusterSettings.From(configuration);
         provider.GetRequiredService<IStartupValidator>().Validate();
 
-        Assert.Equal(("redis", false, "10.0.1.11"), (cluster.Membership, cluster.Gateway, cluster.AdvertisedAddress));
+        Assert.Equal((ClusterMembership.Redis, false, "10.0.1.11"), (cluster.Membership, cluster.Gateway, cluster.AdvertisedAddress));
         Assert.Equal(["10.0.1.10"], provider.GetRequiredService<IOptions<NetworkOptions>>().Value.TrustedProxies);
-        Assert.Equal("local", provider.GetRequiredService<IOptions<QueryPlacementOptions>>().Value.Placement);
-        Assert.Equal("postgres", configuration["TaskStream:Database:Provider"]);
+        Assert.Equal(QueryPlacementMode.Local, provider.GetRequiredService<IOptions<QueryPlacementOptions>>().Value.Placement);
+        Assert.Equal(DatabaseProvider.Postgres, provider.GetRequiredService<IOptions<DatabaseOptions>>().Value.Provider);
     }
 
     [Fact]

@@ -20,7 +20,7 @@ public sealed class PageBudgetTests
     {
         var file = Path.Combine(TaskStreamServer.NewDirectory(), "tasks.db");
         var metrics = StandaloneStore.NewMetrics();
-        await using var database = await StandaloneStore.OpenAsync(new DatabaseOptions { Path = file, PageSize = 512, PageBytes = 16 * 1024 }, metrics);
+        await using var store = await StandaloneStore.OpenAsync(new DatabaseOptions { Path = file, PageSize = 512, PageBytes = 16 * 1024 }, metrics);
         await using (var connection = new SqliteConnection($"Data Source={file}"))
         {
             // 100 tasks of ~2,000 characters (4 KB as UTF-16): four fit a 16 KiB page.
@@ -30,9 +30,9 @@ public sealed class PageBudgetTests
 
         var before = metrics.ConnectionsOpened;
         var read = follow
-            ? await TaskStore.FollowAsync(database, new TaskQuery(ResumeAfter: 5, Follow: true), "test", new NeverChanges())
+            ? await store.FollowAsync(new TaskQuery(ResumeAfter: 5, Follow: true), "test", new NeverChanges())
                 .TakeWhile(e => e is not FollowingLive).CountAsync()
-            : await TaskStore.QueryAsync(database, new TaskQuery(After: 5)).CountAsync();
+            : await store.QueryAsync(new TaskQuery(After: 5)).CountAsync();
 
         Assert.Equal(100, read);
         var pages = metrics.ConnectionsOpened - before;

@@ -73,7 +73,7 @@ public sealed class StoreResetTests
 
         var options = postgres is null
             ? new DatabaseOptions { Path = sqliteFile }
-            : new DatabaseOptions { Provider = "postgres", ConnectionString = postgres };
-        await using var database = await StandaloneStore.OpenAsync(options);
+            : new DatabaseOptions { Provider = DatabaseProvider.Postgres, ConnectionString = postgres };
+        await using var store = await StandaloneStore.OpenAsync(options);
     }
 }

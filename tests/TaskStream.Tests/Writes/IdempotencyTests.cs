@@ -276,7 +276,7 @@ public abstract class KeyExpiryTests(WriteHost host)
 
     private async Task<long> KeptAsync(string key)
     {
-        await using var connection = await host.Server.GetService<TaskDatabase>().OpenConnectionAsync();
+        await using var connection = await host.Server.GetService<TaskStore>().OpenConnectionAsync();
         return await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM idempotency_keys WHERE idempotency_key = @Key", new { Key = key });
     }
 }

@@ -1,15 +1,16 @@
 using System.ComponentModel.DataAnnotations;
+using System.Threading.RateLimiting;
 
 namespace TaskStream.Api;
 
-/// <summary>Settings under <c>TaskStream:Limits</c> that protect the silo from too many or too slow clients.</summary>
-internal sealed class StreamLimitsOptions
+/// <summary>Settings under <c>TaskStream:Limits</c>: what protects the silo from too many or too slow clients.</summary>
+internal sealed class LimitsOptions
 {
     public const string Section = "TaskStream:Limits";
 
     /// <summary>
-    /// Concurrent SSE streams this silo relays; more get 503. The <c>idle</c> benchmark holds 10,000 at about
-    /// 20 KB each with a time to first event under 100 ms, and each stream is a socket (file descriptor).
+    /// Concurrent SSE streams this silo relays; more get 503. Each stream is a socket (file descriptor) and some
+    /// memory (the <c>idle</c> benchmark, docs/benchmarks.md, measures it).
     /// </summary>
     [Range(1, 1_000_000)]
     public int MaxStreams { get; set; } = 10_000;
@@ -40,4 +41,21 @@ internal sealed class StreamLimitsOptions
     /// <summary>How long a queued read waits for its turn before it gets 503.</summary>
     [Range(1, 60_000)]
     public int ReadQueueTimeoutMs { get; set; } = 2000;
+
+    /// <summary>Writes per second each client (write token, or address) may make, sustained; also dashboard password attempts.</summary>
+    [Range(1, 1_000_000)]
+    public int WritesPerSecond { get; set; } = 50;
+
+    /// <summary>Writes a client may make at once before <see cref="WritesPerSecond"/> applies.</summary>
+    [Range(1, 1_000_000)]
+    public int WriteBurst { get; set; } = 100;
+
+    /// <summary>One client's bucket of writes (or dashboard password attempts).</summary>
+    internal TokenBucketRateLimiterOptions WriteBucket() => new()
+    {
+        TokenLimit = WriteBurst,
+        TokensPerPeriod = WritesPerSecond,
+        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+        QueueLimit = 0,
+    };
 }

@@ -2,22 +2,13 @@ using System.ComponentModel.DataAnnotations;
 
 namespace TaskStream.Grains;
 
-/// <summary>Settings under <c>TaskStream:Streaming</c>: how events are paced and kept alive.</summary>
-public sealed class StreamingOptions
+/// <summary>
+/// Settings under <c>TaskStream:Streaming</c> that the change feed uses: when follow queries look at the store
+/// again. (The section's pacing and heartbeat keys are the HTTP relay's own options.)
+/// </summary>
+internal sealed class ChangeFeedOptions
 {
     public const string Section = "TaskStream:Streaming";
-
-    /// <summary>Pause between two task events, as in the seed; 0 sends as fast as the client reads.</summary>
-    [Range(0, 3_600_000)]
-    public int EventIntervalMs { get; set; } = 300;
-
-    /// <summary>A <c>:</c> comment line is written whenever nothing else was for this long.</summary>
-    [Range(1, 3600)]
-    public int HeartbeatSeconds { get; set; } = 15;
-
-    /// <summary>The <c>retry:</c> sent with the first event: how long a client waits before reconnecting.</summary>
-    [Range(0, 3_600_000)]
-    public int RetryMs { get; set; } = 3000;
 
     /// <summary>
     /// While follow streams wait, how often each silo reads the newest change sequence number from the store:

@@ -5,19 +5,22 @@ using Microsoft.Extensions.Logging;
 namespace TaskStream.Grains.Data;
 
 // Creating the store, or bringing one made by an earlier TaskStream up to date, at start (SQL in TaskSchema).
-public sealed partial class TaskDatabase
+public sealed partial class TaskStore
 {
     /// <summary>
     /// Creates the schema, the change log and sample tasks if the store has no tasks table, and upgrades a store
     /// made by an earlier TaskStream (with or without change columns) in place; an existing store's tasks are
     /// never changed. Creation and upgrade are one transaction each, taken under a lock, so silos starting
-    /// together do it once and a crash mid-way leaves nothing half-done. Then applies this silo's retention.
+    /// together do it once and a crash mid-way leaves nothing half-done. Then applies this silo's retention, and
+    /// creates the idempotency keys' table if it is missing (under the write lock too).
     /// </summary>
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
         try
         {
             await CreateUpgradeAndRetainAsync(cancellationToken);
+            await InWriteTransactionAsync((connection, transaction) =>
+                connection.ExecuteAsync(IdempotencyKeys.CreateSql, transaction: transaction), cancellationToken);
             _initialized.TrySetResult();
         }
         catch (Exception exception)

@@ -1,0 +1,118 @@
+using System.Data.Common;
+using System.Runtime.CompilerServices;
+using Dapper;
+
+namespace TaskStream.Grains.Data;
+
+// The reads in id order (streams and lists) and of one task. Rows are read in keyset pages, bounded in rows and in
+// bytes, so memory per query is bounded whatever the result size, and no read transaction stays open while a slow
+// client is being served.
+public sealed partial class TaskStore
+{
+    /// <summary>
+    /// Streams the query's tasks page by page. Each page is read on a connection opened for it alone and
+    /// closed before the page's rows are handed out, so a query that waits on a slow or idle client holds
+    /// rows in memory (one page at most) but no connection.
+    /// </summary>
+    public async IAsyncEnumerable<TaskItem> QueryAsync(TaskQuery query, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        Validate(query);
+        var pageSql = query.Completed is null ? TaskRows.PageSql : TaskRows.FilteredPageSql;
+        var page = new List<TaskItem>(Math.Min(_options.PageSize, 64));
+        long after, remaining;
+        bool more;
+        await using (var connection = await OpenConnectionAsync(cancellationToken))
+        {
+            (after, remaining) = await StartAsync(connection, query, cancellationToken);
+            more = await ReadPageAsync(connection, pageSql, query, after, remaining, page, cancellationToken);
+        }
+
+        while (true)
+        {
+            foreach (var task in page)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return task;
+            }
+
+            remaining -= page.Count;
+            if (!more || remaining <= 0)
+            {
+                yield break;
+            }
+
+            after = page[^1].Id;
+            page.Clear();
+            await using var connection = await OpenConnectionAsync(cancellationToken);
+            more = await ReadPageAsync(connection, pageSql, query, after, remaining, page, cancellationToken);
+        }
+    }
+
+    /// <summary>The task with id <paramref name="id"/>, or <c>null</c> when there is none: one row, on a connection of its own.</summary>
+    public async Task<TaskItem?> GetAsync(long id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(TaskRows.ByIdSql, new { Id = id }, cancellationToken: cancellationToken));
+        return await reader.ReadAsync(cancellationToken) ? TaskRows.ReadTask(reader) : null;
+    }
+
+    // True when the page is full (in rows or bytes), so more may follow.
+    private async Task<bool> ReadPageAsync(DbConnection connection, string pageSql, TaskQuery query,
+        long after, long remaining, List<TaskItem> page, CancellationToken cancellationToken)
+    {
+        if (remaining <= 0)
+        {
+            return false;
+        }
+
+        var take = (int)Math.Min(_options.PageSize, remaining);
+        await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+            pageSql, new { After = after, Take = take, query.Completed }, cancellationToken: cancellationToken));
+        var budget = new PageBudget(_options.PageBytes);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var task = TaskRows.ReadTask(reader);
+            page.Add(task);
+            if (!budget.Take(task.Title, task.Description))
+            {
+                return true;
+            }
+        }
+
+        return page.Count == take;
+    }
+
+    private static async ValueTask<(long After, long Remaining)> StartAsync(
+        DbConnection connection, TaskQuery query, CancellationToken cancellationToken)
+    {
+        var limit = query.Limit ?? long.MaxValue;
+        if (query.ResumeAfter is not { } resumeAfter || resumeAfter <= query.After)
+        {
+            return (query.After, limit);
+        }
+
+        if (query.Limit is null)
+        {
+            return (resumeAfter, limit);
+        }
+
+        var delivered = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            query.Completed is null ? TaskRows.DeliveredSql : TaskRows.FilteredDeliveredSql,
+            new { query.After, ResumeAfter = resumeAfter, query.Completed },
+            cancellationToken: cancellationToken));
+        return (resumeAfter, limit - delivered);
+    }
+
+    private static void Validate(TaskQuery query)
+    {
+        if (query.Limit is < 1 or > TaskQuery.MaxLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(query), query.Limit, "Limit must be between 1 and 1,000,000,000.");
+        }
+
+        if (query.After < 0 || query.ResumeAfter < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(query), "Task ids to resume after must be 0 or more.");
+        }
+    }
+}
