@@ -31,6 +31,8 @@ public static class TaskStreamApi
         services.AddSingleton<IPostConfigureOptions<ForwardedHeadersOptions>, TrustedProxies>();
         services.AddSingleton<LoopbackTrust>();
         services.AddSingleton<QueryGrainPool>();
+        // First among the providers, so Orleans' own (a reflection lookup each call) is not asked for it.
+        services.Insert(0, ServiceDescriptor.Singleton<IGrainInterfaceTypeProvider, EnumerationExtensionType>());
         services.AddSingleton<ReadLimiter>();
         services.AddSingleton<HeartbeatMonitor>();
         services.AddSingleton<TaskEventStream.Services>();

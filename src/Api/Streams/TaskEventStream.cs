@@ -73,8 +73,11 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
 
             // The headers go out with the first send, which comes before the relay first waits for a result
             // (NextAsync): never held back by a slow query, and in one send with events that were already there.
+            // The first result is awaited here, not inside the SSE writer: a short stream's one batch then passes
+            // through SseFormatter without suspending and resuming each of its layers.
             SetHeaders(http);
-            await SseFormatter.WriteAsync(EventsAsync(enumerator, haveFirst, heartbeat, options, token),
+            var more = haveFirst || await NextAsync(enumerator.MoveNextAsync(), heartbeat, token);
+            await SseFormatter.WriteAsync(EventsAsync(enumerator, more, heartbeat, options, token),
                 new UnflushedPipeStream(http.Response.BodyWriter), WriteData, token);
             // Finish the response now; the client need not wait for a final Dispose round trip below.
             await heartbeat.SendAsync(http.Response.CompleteAsync());
@@ -140,12 +143,11 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     }
 
     private async IAsyncEnumerable<SseItem<object>> EventsAsync(
-        IAsyncEnumerator<TaskQueryEvent> results, bool haveFirst, HeartbeatMonitor.Heartbeat heartbeat,
+        IAsyncEnumerator<TaskQueryEvent> results, bool more, HeartbeatMonitor.Heartbeat heartbeat,
         StreamingOptions options, [EnumeratorCancellation] CancellationToken token)
     {
         var pacing = TimeSpan.FromMilliseconds(options.EventIntervalMs);
         var retry = TimeSpan.FromMilliseconds(options.RetryMs);
-        var more = haveFirst || await NextAsync(results.MoveNextAsync(), heartbeat, token);
         string? ranOn = null;
         var first = true;
         while (more)
