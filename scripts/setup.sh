@@ -2,7 +2,7 @@
 # Installs and starts what the tests drive besides .NET, on a fresh machine (needs root): curl, iproute2 (remote
 # clients are network namespaces of their own), the sqlite3 CLI (and psql, with PostgreSQL) for writes made past
 # TaskStream, PostgreSQL (started, with a role that may create databases), redis-server (the tests start their
-# own on free ports), Debian's chromium, and the npm clients in tests/clients (eventsource, playwright-core).
+# own on free ports), nginx (the fault tests run their own in front of silos), Debian's chromium, and the npm clients in tests/clients (eventsource, playwright-core).
 # SKIP_DROP=1 keeps leftover ts_test_ databases (they may be another run's, still in use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

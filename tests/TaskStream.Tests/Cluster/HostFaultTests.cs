@@ -33,7 +33,7 @@ public sealed class HostFaultTests(HostsCluster cluster, ITestOutputHelper outpu
         await cluster.WaitForOneViewAsync(Enumerable.Range(0, HostsCluster.SiloCount), TimeSpan.FromSeconds(60));
         await FinishAsync(load);
 
-        Report("kill -9", load.RecoveryAfter(fault, Stopwatch.GetTimestamp()), $"declared dead after {declared.TotalSeconds:0.0} s");
+        Report(load, "kill -9", load.RecoveryAfter(fault, Stopwatch.GetTimestamp()), $"declared dead after {declared.TotalSeconds:0.0} s");
     }
 
     [Fact]
@@ -65,7 +65,7 @@ public sealed class HostFaultTests(HostsCluster cluster, ITestOutputHelper outpu
         Assert.NotEqual(old, await cluster.MemberNameAsync(victim));
         await FinishAsync(load);
 
-        Report("partition (link down 20 s)", load.RecoveryAfter(fault, Stopwatch.GetTimestamp()),
+        Report(load, "partition (link down 20 s)", load.RecoveryAfter(fault, Stopwatch.GetTimestamp()),
             $"declared dead after {declared.TotalSeconds:0.0} s; stopped itself {selfStop.TotalSeconds:0.0} s after the link came back");
     }
 
@@ -83,7 +83,7 @@ public sealed class HostFaultTests(HostsCluster cluster, ITestOutputHelper outpu
         await cluster.WaitForOneViewAsync(Enumerable.Range(0, HostsCluster.SiloCount), TimeSpan.FromSeconds(10));
         await FinishAsync(load);
 
-        Report("database cut off from one silo for 10 s", load.RecoveryAfter(fault, Stopwatch.GetTimestamp()), "");
+        Report(load, "database cut off from one silo for 10 s", load.RecoveryAfter(fault, Stopwatch.GetTimestamp()), "the silo stayed a member");
     }
 
     [Fact]
@@ -104,7 +104,7 @@ public sealed class HostFaultTests(HostsCluster cluster, ITestOutputHelper outpu
         await FinishAsync(load);
 
         var recoveries = steps.Select(s => load.RecoveryAfter(s.Start, s.End)).ToList();
-        Report("rolling restart (each step: SIGTERM, start, rejoin)", recoveries.Max(),
+        Report(load, "rolling restart (each step: SIGTERM, start, rejoin)", recoveries.Max(),
             $"steps took {string.Join(", ", steps.Select(s => $"{Stopwatch.GetElapsedTime(s.Start, s.End).TotalSeconds:0.0} s"))}; "
             + $"recovery per step {string.Join(", ", recoveries.Select(r => $"{r.TotalSeconds:0.0} s"))}");
     }
@@ -124,9 +124,10 @@ public sealed class HostFaultTests(HostsCluster cluster, ITestOutputHelper outpu
         Assert.Contains(load.Followers.Concat(load.Finite), c => c.Reconnects > 0);
     }
 
-    private void Report(string fault, TimeSpan recovery, string more)
+    private void Report(HostsWorkload load, string fault, TimeSpan recovery, string more)
     {
-        var line = $"{fault}: every client streaming again {recovery.TotalSeconds:0.0} s after the fault; {more}";
+        var line = $"{fault}: every client streaming again {recovery.TotalSeconds:0.0} s after the fault; {more}; "
+            + $"{load.Followers.Concat(load.Finite).Sum(c => c.Reconnects)} reconnects; {load.Writer.Seqs.Count} writes acknowledged after {load.Writer.Retries} retries";
         output.WriteLine(line);
         Console.WriteLine($"[HostFaultTests] {line}");
     }

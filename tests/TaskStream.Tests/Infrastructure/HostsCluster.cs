@@ -90,6 +90,8 @@ public sealed class HostsCluster : IAsyncLifetime
             ("TaskStream:Database:Provider", "postgres"),
             ("TaskStream:Database:ConnectionString", database.ToString()),
             ("TaskStream:Database:SampleTasks", SeedTasks.ToString()),
+            // A page every 2 s of a paced stream (not one page for a whole stream): streams touch the store throughout.
+            ("TaskStream:Database:PageSize", "20"),
             ("TaskStream:Streaming:EventIntervalMs", "100"),
             ("TaskStream:Streaming:RetryMs", "200"),
             ("TaskStream:Auth:WriteTokens:0", WriteToken),
