@@ -3,7 +3,7 @@
 # clients are network namespaces of their own), the sqlite3 CLI (and psql, with PostgreSQL) for writes made past
 # TaskStream, PostgreSQL (started, with a role that may create databases), redis-server (the tests start their
 # own on free ports), nginx (scripts/cluster.sh's load balancer, run as the invoking user, not as a service), Debian's
-# chromium, openssl (the HTTPS test's certificate), and the npm clients in tests/clients (eventsource, playwright-core).
+# chromium, openssl (the HTTPS test's certificate), socat (scripts/hosts.sh), and the npm clients in tests/clients (eventsource, playwright-core).
 # SKIP_DROP=1 keeps leftover ts_test_ databases (they may be another run's, still in use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,7 @@ command -v nginx >/dev/null || missing+=(nginx)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v socat >/dev/null || missing+=(socat)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

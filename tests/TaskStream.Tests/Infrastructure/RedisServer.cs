@@ -3,7 +3,10 @@ using System.Net.Sockets;
 
 namespace TaskStream.Tests.Infrastructure;
 
-/// <summary>A throw-away redis-server on a free loopback port (installed by scripts/test.sh), with no persistence.</summary>
+/// <summary>
+/// A throw-away redis-server on a free port (installed by scripts/test.sh), with no persistence: on loopback, and on
+/// <c>alsoOn</c> if given (an address other hosts' namespaces reach).
+/// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
     private readonly Process _process;
@@ -14,17 +17,27 @@ public sealed class RedisServer : IAsyncDisposable
 
     public string ConnectionString => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisServer> StartAsync()
+    public static async Task<RedisServer> StartAsync(System.Net.IPAddress? alsoOn = null)
     {
         var port = TaskStreamServer.FreeTcpPort();
+        var start = new ProcessStartInfo("redis-server")
+        {
+            ArgumentList = { "--port", port.ToString(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1" },
+            RedirectStandardOutput = true,
+        };
+        if (alsoOn is not null)
+        {
+            // Protected mode serves only loopback clients while no password is set; the other address is a test's private LAN.
+            foreach (var argument in new[] { alsoOn.ToString(), "--protected-mode", "no" })
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+
         Process process;
         try
         {
-            process = Process.Start(new ProcessStartInfo("redis-server")
-            {
-                ArgumentList = { "--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" },
-                RedirectStandardOutput = true,
-            })!;
+            process = Process.Start(start)!;
         }
         catch (System.ComponentModel.Win32Exception exception)
         {

@@ -16,7 +16,8 @@ namespace TaskStream.Tests.Infrastructure;
 /// </summary>
 public sealed partial class RemoteNetwork : IDisposable
 {
-    private const string Prefix = "taskstream-";
+    /// <summary>Every namespace a test makes is named <c>taskstream-PID-HEX</c>, so leftovers of dead test processes can be found.</summary>
+    internal const string Prefix = "taskstream-";
     private const int CloneNewNet = 0x40000000;
     private static readonly Lock Choosing = new();
 
@@ -183,7 +184,7 @@ public sealed partial class RemoteNetwork : IDisposable
     }
 
     /// <summary>Namespaces of test processes that no longer run (killed before they could clean up).</summary>
-    private static void RemoveLeftovers()
+    internal static void RemoveLeftovers()
     {
         foreach (Match leftover in LeftoverName().Matches(TryRun("ip", "netns list")))
         {
@@ -197,9 +198,9 @@ public sealed partial class RemoteNetwork : IDisposable
     [GeneratedRegex($@"^(?<name>{Prefix}(?<pid>\d+)-[0-9a-f]+)", RegexOptions.Multiline)]
     private static partial Regex LeftoverName();
 
-    private static void Ip(string arguments) => Run("ip", arguments);
+    internal static void Ip(string arguments) => Run("ip", arguments);
 
-    private static void TryIp(string arguments) => TryRun("ip", arguments);
+    internal static void TryIp(string arguments) => TryRun("ip", arguments);
 
     private static string TryRun(string file, string arguments)
     {
@@ -213,7 +214,7 @@ public sealed partial class RemoteNetwork : IDisposable
         }
     }
 
-    private static string Run(string file, string arguments)
+    internal static string Run(string file, string arguments)
     {
         var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
         Process process;

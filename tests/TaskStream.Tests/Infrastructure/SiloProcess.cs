@@ -43,10 +43,14 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <param name="environment">Environment variables of the process, such as ASP.NET Core's <c>ASPNETCORE_…</c> switches.</param>
     /// <param name="settings">Configuration keys; a <c>urls</c> setting replaces the loopback port chosen here, and its first address is
     /// <see cref="Url"/>; without one, a <c>TaskStream:Cluster:ApiPort</c> setting leaves the silo its default address on that port.</param>
+    public static Task<SiloProcess> StartAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment,
+        params (string Key, string Value)[] settings) => StartAsync(workingDirectory, environment, networkNamespace: null, settings);
+
+    /// <param name="networkNamespace">A network namespace to run the silo in (<c>ip netns exec</c>, which execs: the process is the silo's).</param>
     public static async Task<SiloProcess> StartAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment,
-        params (string Key, string Value)[] settings)
+        string? networkNamespace, params (string Key, string Value)[] settings)
     {
-        var (start, url) = StartInfo(workingDirectory, environment, settings);
+        var (start, url) = StartInfo(workingDirectory, environment, settings, networkNamespace);
         var silo = new SiloProcess(Process.Start(start)!, url);
         try
         {
@@ -83,18 +87,26 @@ public sealed class SiloProcess : IAsyncDisposable
     }
 
     private static (ProcessStartInfo Start, Uri Url) StartInfo(string workingDirectory, IReadOnlyDictionary<string, string> environment,
-        (string Key, string Value)[] settings)
+        (string Key, string Value)[] settings, string? networkNamespace = null)
     {
         // A test that names the API port tries the silo's default address, localhost on that port.
         var apiPort = settings.Where(s => s.Key == "TaskStream:Cluster:ApiPort").Select(s => s.Value).LastOrDefault();
         var urls = settings.Where(s => s.Key == "urls").Select(s => s.Value).LastOrDefault()
             ?? (apiPort is null ? $"http://127.0.0.1:{TaskStreamServer.FreeTcpPort()}" : null);
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(networkNamespace is null ? "dotnet" : "ip")
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        if (networkNamespace is not null)
+        {
+            foreach (var argument in new[] { "netns", "exec", networkNamespace, "dotnet" })
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+
         foreach (var (name, value) in environment)
         {
             start.Environment[name] = value;

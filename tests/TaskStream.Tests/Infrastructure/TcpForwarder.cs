@@ -5,30 +5,35 @@ using System.Net.Sockets;
 namespace TaskStream.Tests.Infrastructure;
 
 /// <summary>
-/// A loopback TCP port that forwards every connection to another endpoint, and can be cut (listener closed,
-/// open connections reset) and restored on the same port: a database that becomes unreachable and comes back.
+/// A TCP port (on loopback, or on <c>listen</c>) that forwards every connection to another endpoint, and can be cut
+/// (listener closed, open connections reset) and restored on the same port: a database that becomes unreachable and comes back.
 /// </summary>
 public sealed class TcpForwarder : IAsyncDisposable
 {
     private readonly IPEndPoint _target;
+    private readonly IPAddress _listen;
     private readonly ConcurrentDictionary<TcpClient, byte> _connections = new();
     private TcpListener? _listener;
     private CancellationTokenSource? _stopping;
     private Task _accepting = Task.CompletedTask;
 
-    public TcpForwarder(IPEndPoint target)
+    public TcpForwarder(IPEndPoint target, IPAddress? listen = null)
     {
         _target = target;
+        _listen = listen ?? IPAddress.Loopback;
         Port = TaskStreamServer.FreeTcpPort();
         Start();
     }
 
     public int Port { get; }
 
+    /// <summary>Accepting connections (started and not cut since).</summary>
+    public bool IsOpen => _listener is not null;
+
     public void Start()
     {
         _stopping = new CancellationTokenSource();
-        _listener = new TcpListener(IPAddress.Loopback, Port);
+        _listener = new TcpListener(_listen, Port);
         _listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         _listener.Start();
         _accepting = AcceptAsync(_listener, _stopping.Token);
@@ -39,6 +44,7 @@ public sealed class TcpForwarder : IAsyncDisposable
     {
         _stopping?.Cancel();
         _listener?.Stop();
+        _listener = null;
         await _accepting;
         foreach (var connection in _connections.Keys)
         {

@@ -67,25 +67,8 @@ public abstract class SiloPair(string provider, params (string Key, string Value
     /// What <c>/tasks/list</c> (through A, every page) shows for <paramref name="completed"/>: id → the task's
     /// JSON, with the sequence number of its latest change read from the store itself.
     /// </summary>
-    public async Task<Dictionary<long, (string Json, long Seq)>> MatchingAsync(bool? completed)
-    {
-        var tasks = new Dictionary<long, string>();
-        var filter = completed is { } c ? $"&completed={(c ? "true" : "false")}" : "";
-        for (long? after = 0; after is { } from;)
-        {
-            var page = await A.Http.GetFromJsonAsync<JsonElement>($"/tasks/list?after={from}{filter}");
-            foreach (var task in page.GetProperty("tasks").EnumerateArray())
-            {
-                tasks.Add(task.GetProperty("id").GetInt64(), task.GetRawText());
-            }
-
-            after = page.TryGetProperty("next_after", out var next) ? next.GetInt64() : null;
-        }
-
-        await using var connection = await External.OpenConnectionAsync();
-        var seqs = (await connection.QueryAsync<(long Id, long Seq)>("SELECT id, seq FROM tasks")).ToDictionary(t => t.Id, t => t.Seq);
-        return tasks.ToDictionary(t => t.Key, t => (t.Value, seqs[t.Key]));
-    }
+    public Task<Dictionary<long, (string Json, long Seq)>> MatchingAsync(bool? completed) =>
+        TaskTable.MatchingAsync(A.Http, A.BaseAddress, External, completed);
 
     private static async Task HintCrossesAsync(TaskStreamServer from, TaskStreamServer to)
     {
