@@ -13,11 +13,13 @@ mkdir -p "$run/temp"
 {
   echo "# Written by scripts/balancer.sh; relative paths are relative to this folder (nginx -p)."
   echo "worker_processes auto;"
+  # Each stream holds two connections (the client's and the one to its silo).
+  echo "worker_rlimit_nofile 65536;"
   echo "pid nginx.pid;"
   echo "error_log nginx-error.log warn;"
   # nginx started by root would run its workers as nobody, who cannot write the temporary folders here.
   if [ "$(id -u)" = 0 ]; then echo "user root;"; fi
-  echo "events { worker_connections 4096; }"
+  echo "events { worker_connections 16384; }"
   echo "http {"
   echo "    access_log nginx-access.log combined buffer=64k flush=1s;"
   for kind in client_body proxy fastcgi uwsgi scgi; do echo "    ${kind}_temp_path temp/$kind;"; done

@@ -2,7 +2,7 @@
 # Silos on separate "hosts", for a demo on one machine: N silos (default 3), each in a network namespace of its own
 # with its own address on a private LAN (a bridge, 10.233.0.0/24; this machine is 10.233.0.1 on it), membership in a
 # redis-server and the store in PostgreSQL (both reached on 10.233.0.1), and nginx in front on
-# http://127.0.0.1:8000, configured from deploy/nginx/taskstream.conf.template. Ctrl-C stops everything it started,
+# http://127.0.0.1:8000, configured by scripts/balancer.sh. Ctrl-C stops everything it started,
 # by pid, and removes the namespaces.
 #
 #   sudo bash scripts/hosts.sh [N] [--Key=Value ...]     extra arguments go to every silo
@@ -112,11 +112,9 @@ wait_for 0
 for i in $(seq 1 $((count - 1))); do start_silo "$i" "$@"; done
 for i in $(seq 1 $((count - 1))); do wait_for "$i"; done
 
-mkdir -p "$run/nginx/temp"
-awk -v listen="127.0.0.1:$port" -v n="$count" -v net="$net" '
-  /\{\{SILO\}\}/ { for (i = 0; i < n; i++) { line = $0; gsub(/\{\{SILO\}\}/, net "." (10 + i) ":8080", line); print line } next }
-  { gsub(/\{\{LISTEN\}\}/, listen); print }' deploy/nginx/taskstream.conf.template >"$run/nginx/nginx.conf"
-nginx -p "$run/nginx/" -e "$run/nginx/error.log" -c "$run/nginx/nginx.conf" -g 'daemon off;' &
+upstreams=()
+for i in $(seq 0 $((count - 1))); do upstreams+=("$net.$((10 + i)):8080"); done
+bash scripts/balancer.sh "$run/nginx" --listen "127.0.0.1:$port" "${upstreams[@]}" &
 pids+=($!)
 
 members=0

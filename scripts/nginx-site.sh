@@ -25,8 +25,8 @@ if [ -n "$cert$key" ] && { [ -z "$cert" ] || [ -z "$key" ]; }; then echo "--cert
 echo "# TaskStream behind nginx, written by scripts/nginx-site.sh: see docs/deployment.md#the-load-balancer."
 echo "upstream taskstream {"
 for silo in "$@"; do
-  # Passive health: one failed connect or timeout takes a silo out for 10 s (then one request tries it again).
-  echo "    server $silo max_fails=1 fail_timeout=10s;"
+  # Passive health: one failed connect, timeout, 502 or 503 takes a silo out for 5 s (then real traffic tries it again).
+  echo "    server $silo max_fails=1 fail_timeout=5s;"
 done
 cat <<'EOF'
     # Idle HTTP/1.1 connections kept open to the silos, so a short stream does not pay for a new TCP connection.
@@ -58,14 +58,17 @@ cat <<'EOF'
         proxy_set_header X-Forwarded-Proto $scheme;
         # Server-Sent Events: pass every event on at once, never hold a stream back in a buffer.
         proxy_buffering off;
-        # A stream is silent for at most HeartbeatSeconds (15 s) between events: 60 s is four heartbeats missed.
-        proxy_read_timeout 60s;
-        proxy_send_timeout 60s;
-        # A silo that does not accept a connection within 1 s is skipped. Only requests nothing was sent for yet,
-        # and only idempotent ones (not POST or PATCH), go to the next silo.
+        # A stream is silent for at most HeartbeatSeconds (15 s) between events: 35 s is two heartbeats missed, so
+        # a quiet stream stays open and one whose silo went silent (a partition) ends, and its client resumes elsewhere.
+        proxy_read_timeout 35s;
+        proxy_send_timeout 35s;
+        # A silo that does not accept a connection within 1 s is skipped (a host that is down drops the SYN: no
+        # refusal comes). A request no silo answered yet, or one a silo refused with 502/503 (stopping), goes to the
+        # next silo; nginx never resends POST or PATCH (no non_idempotent): clients retry those with an Idempotency-Key.
         proxy_connect_timeout 1s;
-        proxy_next_upstream error timeout;
-        proxy_next_upstream_timeout 10s;
+        proxy_next_upstream error timeout http_502 http_503;
+        proxy_next_upstream_tries 3;
+        proxy_next_upstream_timeout 5s;
     }
 }
 EOF

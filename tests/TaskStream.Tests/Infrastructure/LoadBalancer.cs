@@ -4,9 +4,10 @@ using System.Net.Sockets;
 namespace TaskStream.Tests.Infrastructure;
 
 /// <summary>
-/// A real nginx in front of silos, configured from the repository's <c>deploy/nginx/taskstream.conf.template</c>,
-/// listening on a free loopback port. It runs in the foreground with a temporary folder as its prefix (config, pid,
-/// logs, temp files), and is stopped by its pid (SIGTERM, which also ends its worker).
+/// A real nginx in front of silos, started by the repository's <c>scripts/balancer.sh</c> (the configuration
+/// <c>scripts/cluster.sh</c> uses), listening on a free loopback port. It runs in the foreground with a temporary
+/// folder as its prefix (config, pid, logs, temp files); the script execs nginx, so it is stopped by its pid
+/// (SIGTERM, which also ends its workers).
 /// </summary>
 public sealed class LoadBalancer : IAsyncDisposable
 {
@@ -18,41 +19,23 @@ public sealed class LoadBalancer : IAsyncDisposable
     public Uri Url { get; }
 
     /// <summary>nginx's error log: why it took a silo out, for failure messages.</summary>
-    public string ErrorLog => File.Exists(Path.Combine(_prefix, "error.log")) ? File.ReadAllText(Path.Combine(_prefix, "error.log")) : "";
+    public string ErrorLog => File.Exists(ErrorLogPath) ? File.ReadAllText(ErrorLogPath) : "";
 
-    /// <summary>The template with <c>{{LISTEN}}</c> filled in and each line holding <c>{{SILO}}</c> written once per silo.</summary>
-    public static string Render(string template, string listen, IReadOnlyList<string> silos) =>
-        string.Join('\n', template.Split('\n').SelectMany(line => line.Contains("{{SILO}}", StringComparison.Ordinal)
-            ? silos.Select(silo => line.Replace("{{SILO}}", silo, StringComparison.Ordinal))
-            : [line.Replace("{{LISTEN}}", listen, StringComparison.Ordinal)]));
+    private string ErrorLogPath => Path.Combine(_prefix, "nginx-error.log");
 
     /// <param name="silos">The silos' API addresses, <c>host:port</c>.</param>
     public static async Task<LoadBalancer> StartAsync(IReadOnlyList<string> silos)
     {
         var port = TaskStreamServer.FreeTcpPort();
         var prefix = TaskStreamServer.NewDirectory();
-        Directory.CreateDirectory(Path.Combine(prefix, "temp"));
-        var config = Path.Combine(prefix, "nginx.conf");
-        await File.WriteAllTextAsync(config,
-            Render(await File.ReadAllTextAsync(Repository.PathTo("deploy/nginx/taskstream.conf.template")), $"127.0.0.1:{port}", silos));
-        var start = new ProcessStartInfo("nginx") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in new[] { "-p", prefix + "/", "-e", Path.Combine(prefix, "error.log"), "-c", config, "-g", "daemon off;" })
+        // Its own complaints (nginx missing, a configuration nginx refuses) go to the test's output.
+        var start = new ProcessStartInfo("bash");
+        foreach (var argument in new[] { Repository.PathTo("scripts/balancer.sh"), prefix, "--listen", $"127.0.0.1:{port}" }.Concat(silos))
         {
             start.ArgumentList.Add(argument);
         }
 
-        Process process;
-        try
-        {
-            process = Process.Start(start)!;
-        }
-        catch (System.ComponentModel.Win32Exception exception)
-        {
-            throw new InvalidOperationException("nginx is not installed: scripts/setup.sh installs it.", exception);
-        }
-
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
+        var process = Process.Start(start)!;
         var balancer = new LoadBalancer(process, prefix, new Uri($"http://127.0.0.1:{port}"));
         try
         {
