@@ -55,12 +55,17 @@ public static partial class TaskStreamHost
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--instance"] = $"{ClusterSettings.Section}:Instance" });
         var cluster = ClusterSettings.From(builder.Configuration);
         cluster.EnsurePortsFree();
+        var tls = ClusterTls.From(builder.Configuration);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]))
         {
             builder.WebHost.UseUrls($"http://localhost:{cluster.ApiPort + cluster.Instance}");
         }
 
-        builder.UseOrleans(silo => cluster.Apply(silo.AddTaskStreamChangeHints()));
+        builder.UseOrleans(silo =>
+        {
+            cluster.Apply(silo.AddTaskStreamChangeHints());
+            tls?.Apply(silo);
+        });
         builder.Services.AddTaskStreamGrains();
         builder.Services.AddTaskStreamApi();
         builder.AddTaskStreamOperations();
