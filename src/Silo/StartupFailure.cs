@@ -22,7 +22,7 @@ internal static class StartupFailure
         InvalidOperationException when exception.TargetSite?.DeclaringType == typeof(ConfigurationBinder) => [exception.Message],
         IOException { InnerException: AddressInUseException } =>
             [$"{exception.Message} Stop what uses the port, or choose another with --urls or {ClusterSettings.Section}:{nameof(ClusterSettings.ApiPort)}."],
-        PortInUseException or TlsSettingsException or DirectoryNotFoundException or UnauthorizedAccessException => [exception.Message],
+        PortInUseException or TlsSettingsException or RedisUnreachableException or DirectoryNotFoundException or UnauthorizedAccessException => [exception.Message],
         SqliteException sqlite => [DescribeDatabase(sqlite, configuration)],
         _ => null,
     };

@@ -55,6 +55,11 @@ public static partial class TaskStreamHost
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--instance"] = $"{ClusterSettings.Section}:Instance" });
         var cluster = ClusterSettings.From(builder.Configuration);
         cluster.EnsurePortsFree();
+        if (cluster.Membership == "redis")
+        {
+            ClusterRedis.EnsureReachable(cluster);
+        }
+
         var tls = ClusterTls.From(builder.Configuration);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]))
         {

@@ -129,6 +129,19 @@ public sealed class StartupMistakeTests
         AssertOneLine(failed, key, problem);
     }
 
+    [Fact]
+    public async Task AWrongRedisPasswordIsNamedButNotPrinted()
+    {
+        await using var redis = await RedisServer.StartAsync("--requirepass", "right-secret");
+
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), ("TaskStream:Cluster:Membership", "redis"),
+            ("TaskStream:Cluster:Redis", redis.ConnectionString), ("TaskStream:Cluster:RedisPassword", "wrong-secret"));
+
+        AssertOneLine(failed, $"TaskStream:Cluster:Redis = '{redis.ConnectionString},password=*****'", "refused the credentials",
+            "TaskStream:Cluster:RedisPassword");
+        Assert.DoesNotContain("wrong-secret", failed.StandardOutput + failed.StandardError);
+    }
+
     private static void AssertOneLine(SiloProcess.FailedStart failed, params string[] mentions)
     {
         var lines = failed.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
