@@ -24,6 +24,12 @@ public sealed class ClusterSettings
     /// <summary>Redis connection string, for <c>Membership = redis</c>.</summary>
     public string Redis { get; set; } = "localhost:6379";
 
+    /// <summary>Redis ACL user (replaces the connection string's <c>user=</c>).</summary>
+    public string? RedisUser { get; set; }
+
+    /// <summary>Redis password (replaces the connection string's <c>password=</c>); never logged.</summary>
+    public string? RedisPassword { get; set; }
+
     [Range(1, 65535)]
     public int ApiPort { get; set; } = 8000;
 
@@ -94,7 +100,7 @@ public sealed class ClusterSettings
         if (Membership == ClusterMembership.Redis)
         {
             // Any silo may die and the rest carry on: the membership table lives in Redis, not in a silo.
-            silo.UseRedisClustering(Redis);
+            silo.UseRedisClustering(redis => redis.ConfigurationOptions = ClusterRedis.Options(this));
             silo.Configure<ClusterOptions>(cluster => (cluster.ClusterId, cluster.ServiceId) = (ClusterId, ServiceId));
             silo.ConfigureEndpoints(IPAddress.Parse(AdvertisedAddress), siloPort, gatewayPort, listenOnAnyHostAddress: false);
         }

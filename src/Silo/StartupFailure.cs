@@ -27,7 +27,7 @@ internal static partial class StartupFailure
         InvalidOperationException when exception.TargetSite?.DeclaringType == typeof(ConfigurationBinder) => [DescribeBinding(exception.Message)],
         IOException { InnerException: AddressInUseException } =>
             [$"{exception.Message} Stop what uses the port, or choose another with --urls or {ClusterSettings.Section}:{nameof(ClusterSettings.ApiPort)}."],
-        PortInUseException or CertificateFileMissingException or DirectoryNotFoundException or UnauthorizedAccessException => [exception.Message],
+        PortInUseException or CertificateFileMissingException or TlsSettingsException or RedisUnreachableException or DirectoryNotFoundException or UnauthorizedAccessException => [exception.Message],
         SqliteException sqlite => [DescribeDatabase(sqlite, configuration)],
         _ => null,
     };

@@ -59,6 +59,12 @@ public static partial class TaskStreamHost
         // Kestrel:Endpoints (HTTPS, say) replace the default address rather than being overridden by it.
         var useDefault = string.IsNullOrEmpty(builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey)) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists();
         ApiAddresses.EnsureFree(builder.Configuration, useDefault ? cluster.ApiPort + cluster.Instance : null);
+        if (cluster.Membership == ClusterMembership.Redis)
+        {
+            ClusterRedis.EnsureReachable(cluster);
+        }
+
+        var tls = ClusterTls.From(builder.Configuration);
         if (useDefault)
         {
             builder.WebHost.UseUrls($"http://localhost:{cluster.ApiPort + cluster.Instance}");
@@ -67,7 +73,11 @@ public static partial class TaskStreamHost
         // The store first: hosted services start in this order, so a database that cannot be opened stops the process
         // before the silo has joined its cluster (stopping a started silo logs warnings with stack traces).
         builder.Services.AddTaskStreamGrains();
-        builder.UseOrleans(silo => cluster.Apply(silo.AddTaskStreamChangeHints()));
+        builder.UseOrleans(silo =>
+        {
+            cluster.Apply(silo.AddTaskStreamChangeHints());
+            tls?.Apply(silo);
+        });
         builder.Services.AddTaskStreamApi();
         builder.AddTaskStreamOperations();
         builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateDataAnnotations().ValidateOnStart();

@@ -48,7 +48,8 @@ public sealed class HostsCluster : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _network = HostNetwork.Create(SiloCount);
-        _redis = await RedisServer.StartAsync(Network.RootAddress);
+        // Also on the LAN; protected mode would serve only loopback clients while no password is set.
+        _redis = await RedisServer.StartAsync("--bind", "127.0.0.1", Network.RootAddress.ToString(), "--protected-mode", "no");
         _postgres = await TestPostgres.CreateAsync();
         var server = new NpgsqlConnectionStringBuilder(_postgres.ConnectionString);
         var target = new IPEndPoint(server.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(server.Host!), server.Port);

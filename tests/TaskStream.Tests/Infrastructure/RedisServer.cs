@@ -17,21 +17,18 @@ public sealed class RedisServer : IAsyncDisposable
 
     public string ConnectionString => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisServer> StartAsync(System.Net.IPAddress? alsoOn = null)
+    /// <param name="arguments">More redis-server options, such as <c>--requirepass</c> or <c>--user</c> (an ACL user).</param>
+    public static async Task<RedisServer> StartAsync(params string[] arguments)
     {
         var port = TaskStreamServer.FreeTcpPort();
         var start = new ProcessStartInfo("redis-server")
         {
-            ArgumentList = { "--port", port.ToString(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1" },
+            ArgumentList = { "--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" },
             RedirectStandardOutput = true,
         };
-        if (alsoOn is not null)
+        foreach (var argument in arguments)
         {
-            // Protected mode serves only loopback clients while no password is set; the other address is a test's private LAN.
-            foreach (var argument in new[] { alsoOn.ToString(), "--protected-mode", "no" })
-            {
-                start.ArgumentList.Add(argument);
-            }
+            start.ArgumentList.Add(argument);
         }
 
         Process process;
@@ -60,7 +57,9 @@ public sealed class RedisServer : IAsyncDisposable
             await stream.WriteAsync("PING\r\n"u8.ToArray());
             var buffer = new byte[16];
             var read = await stream.ReadAsync(buffer);
-            return System.Text.Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG");
+            // A server that wants a password answers too, with NOAUTH.
+            var answer = System.Text.Encoding.ASCII.GetString(buffer, 0, read);
+            return answer.StartsWith("+PONG") || answer.StartsWith("-NOAUTH");
         }
         catch (SocketException)
         {

@@ -50,12 +50,11 @@ public sealed class SiloProcess : IAsyncDisposable
     public static async Task<SiloProcess> StartAsync(string workingDirectory, IReadOnlyDictionary<string, string> environment,
         string? networkNamespace, params (string Key, string Value)[] settings)
     {
-        var (start, url) = StartInfo(workingDirectory, environment, settings, networkNamespace);
-        var silo = new SiloProcess(Process.Start(start)!, url);
+        var silo = Launch(workingDirectory, environment, networkNamespace, settings);
         try
         {
             await Eventually.TrueAsync(async () => !silo.HasExited && await silo.StatusAsync() is not null,
-                TimeSpan.FromSeconds(60), $"silo at {url} answers /status");
+                TimeSpan.FromSeconds(60), $"silo at {silo.Url} answers /status");
         }
         catch (TimeoutException exception)
         {
@@ -63,6 +62,17 @@ public sealed class SiloProcess : IAsyncDisposable
         }
 
         return silo;
+    }
+
+    /// <summary>Starts a silo process without waiting for it to be ready (it may never be).</summary>
+    public static SiloProcess Launch(string workingDirectory, IReadOnlyDictionary<string, string> environment, params (string Key, string Value)[] settings) =>
+        Launch(workingDirectory, environment, networkNamespace: null, settings);
+
+    private static SiloProcess Launch(string workingDirectory, IReadOnlyDictionary<string, string> environment, string? networkNamespace,
+        (string Key, string Value)[] settings)
+    {
+        var (start, url) = StartInfo(workingDirectory, environment, settings, networkNamespace);
+        return new SiloProcess(Process.Start(start)!, url);
     }
 
     /// <summary>Runs a silo that is expected to refuse to start, until it exits (within a minute).</summary>

@@ -114,6 +114,61 @@ public sealed class StartupMistakeTests
         AssertOneLine(failed, $"TaskStream:Cluster:GatewayPort = {gatewayPort}", "already in use");
     }
 
+    [Theory]
+    [InlineData("not set", "TaskStream:Cluster:Tls:KeyPath (not set)", "required when TaskStream:Cluster:Tls:Enabled is true")]
+    [InlineData("missing file", "TaskStream:Cluster:Tls:CertificatePath = '", "no such file")]
+    [InlineData("a key of another certificate", "TaskStream:Cluster:Tls:KeyPath = '", "not the PEM private key of the certificate")]
+    [InlineData("not a certificate", "TaskStream:Cluster:Tls:AuthorityPath = '", "not a PEM certificate")]
+    [InlineData("another authority", "TaskStream:Cluster:Tls:CertificatePath = '", "was not issued by the authority")]
+    [InlineData("server use only", "TaskStream:Cluster:Tls:CertificatePath = '", "must include serverAuth and clientAuth")]
+    public async Task ATlsSettingTheSiloCannotUseIsNamedInOneLine(string mistake, string key, string problem)
+    {
+        using var authority = TestAuthority.Create("cluster");
+        using var other = TestAuthority.Create("other");
+        var silo = authority.Issue("silo");
+        var settings = silo.Settings(authority).ToDictionary(s => s.Key, s => s.Value);
+        switch (mistake)
+        {
+            case "not set":
+                settings.Remove("TaskStream:Cluster:Tls:KeyPath");
+                break;
+            case "missing file":
+                settings["TaskStream:Cluster:Tls:CertificatePath"] = Path.Combine(authority.Directory, "no-such.pem");
+                break;
+            case "a key of another certificate":
+                settings["TaskStream:Cluster:Tls:KeyPath"] = authority.Issue("another").KeyPath;
+                break;
+            case "not a certificate":
+                settings["TaskStream:Cluster:Tls:AuthorityPath"] = silo.KeyPath;
+                break;
+            case "another authority":
+                settings["TaskStream:Cluster:Tls:CertificatePath"] = other.Issue("elsewhere").CertificatePath;
+                settings["TaskStream:Cluster:Tls:KeyPath"] = Path.Combine(other.Directory, "elsewhere-key.pem");
+                break;
+            case "server use only":
+                var server = authority.Issue("server-only", TestAuthority.ServerAuthentication);
+                (settings["TaskStream:Cluster:Tls:CertificatePath"], settings["TaskStream:Cluster:Tls:KeyPath"]) = (server.CertificatePath, server.KeyPath);
+                break;
+        }
+
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), [.. settings.Select(s => (s.Key, s.Value))]);
+
+        AssertOneLine(failed, key, problem);
+    }
+
+    [Fact]
+    public async Task AWrongRedisPasswordIsNamedButNotPrinted()
+    {
+        await using var redis = await RedisServer.StartAsync("--requirepass", "right-secret");
+
+        var failed = await SiloProcess.RunUntilExitAsync(TaskStreamServer.NewDirectory(), ("TaskStream:Cluster:Membership", "redis"),
+            ("TaskStream:Cluster:Redis", redis.ConnectionString), ("TaskStream:Cluster:RedisPassword", "wrong-secret"));
+
+        AssertOneLine(failed, $"TaskStream:Cluster:Redis = '{redis.ConnectionString},password=*****'", "refused the credentials",
+            "TaskStream:Cluster:RedisPassword");
+        Assert.DoesNotContain("wrong-secret", failed.StandardOutput + failed.StandardError);
+    }
+
     private static void AssertOneLine(SiloProcess.FailedStart failed, params string[] mentions)
     {
         var lines = failed.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
