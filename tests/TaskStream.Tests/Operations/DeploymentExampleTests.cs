@@ -29,6 +29,8 @@ public sealed class DeploymentExampleTests
         Assert.Equal((ClusterMembership.Redis, false, "10.0.1.11"), (cluster.Membership, cluster.Gateway, cluster.AdvertisedAddress));
         Assert.Equal(["10.0.1.10"], provider.GetRequiredService<IOptions<NetworkOptions>>().Value.TrustedProxies);
         Assert.Equal(QueryPlacementMode.Local, provider.GetRequiredService<IOptions<QueryPlacementOptions>>().Value.Placement);
+        var tls = configuration.GetSection(ClusterTlsSettings.Section).Get<ClusterTlsSettings>()!;
+        Assert.True(tls.Enabled && tls.CertificatePath is not null && tls.KeyPath is not null && tls.AuthorityPath is not null);
         Assert.Equal(DatabaseProvider.Postgres, provider.GetRequiredService<IOptions<DatabaseOptions>>().Value.Provider);
     }
 

@@ -16,6 +16,7 @@ public sealed class StartupMistakeTests
     [InlineData("TaskStream:Cluster:ApiPort", "70000", "between 1 and 65535")]
     [InlineData("TaskStream:Database:Provider", "mysql", "'sqlite' or 'postgres'")]
     [InlineData("TaskStream:Grains:Placement", "nearest", "'local' or 'random'")]
+    [InlineData("TaskStream:Cluster:ProbeTimeoutMs", "50", "between 100 and 60000")]
     [InlineData("TaskStream:Cluster:Membership", "etcd", "'localhost' or 'redis'")]
     public async Task ASettingOutOfRangeOrUnparsableIsNamedWithItsValueInOneLine(string key, string value, string allowed)
     {
