@@ -61,27 +61,9 @@ internal sealed partial class TaskEventStream
     {
         var writer = t_json ??= new Utf8JsonWriter(Detached);
         writer.Reset(buffer);
-        switch (item.Data)
-        {
-            case TaskItem task:
-                JsonSerializer.Serialize(writer, task, TaskStreamJsonContext.Default.TaskItem);
-                break;
-            case StreamEnd end:
-                JsonSerializer.Serialize(writer, end, TaskStreamJsonContext.Default.StreamEnd);
-                break;
-            case DeletedTask deleted:
-                JsonSerializer.Serialize(writer, deleted, TaskStreamJsonContext.Default.DeletedTask);
-                break;
-            case StreamLive live:
-                JsonSerializer.Serialize(writer, live, TaskStreamJsonContext.Default.StreamLive);
-                break;
-            case StreamReset reset:
-                JsonSerializer.Serialize(writer, reset, TaskStreamJsonContext.Default.StreamReset);
-                break;
-            default:
-                throw new InvalidOperationException($"No SSE format for {item.Data.GetType()}.");
-        }
-
+        // Every event's data type is in the source-generated context: no reflection, one lookup.
+        JsonSerializer.Serialize(writer, item.Data, TaskStreamJsonContext.Default.GetTypeInfo(item.Data.GetType())
+            ?? throw new InvalidOperationException($"No SSE format for {item.Data.GetType()}."));
         writer.Flush();
         writer.Reset(Detached); // holds no reference to the event's buffer
     }
