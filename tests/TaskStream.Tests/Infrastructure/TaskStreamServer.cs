@@ -75,11 +75,40 @@ public sealed class TaskStreamServer : IAsyncDisposable
     public IEnumerable<Uri> Addresses =>
         App.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Select(a => new Uri(a));
 
+    /// <summary>
+    /// A port nothing listens on, for a server a test starts later. Taken below the kernel's ephemeral range
+    /// (32768-60999 here), which it hands to outgoing connections: a port from that range could be taken by some
+    /// client's connection between this check and the server's bind. Never the same port twice in one run.
+    /// </summary>
     public static int FreeTcpPort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        lock (GivenPorts)
+        {
+            while (true)
+            {
+                var port = Random.Shared.Next(24_000, 30_000);
+                if (GivenPorts.Add(port) && Bindable(port))
+                {
+                    return port;
+                }
+            }
+        }
+    }
+
+    private static readonly HashSet<int> GivenPorts = [];
+
+    private static bool Bindable(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Any, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
     public async ValueTask DisposeAsync() => await DisposeAsync(keepDatabase: false);
