@@ -14,6 +14,8 @@ public static class TaskStreamGrainsExtensions
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<StreamingOptions>().BindConfiguration(StreamingOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<FeedWindowOptions>().BindConfiguration(StreamingOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
         services.AddMetrics();
         services.AddSingleton<TaskStreamMetrics>();
         services.AddOptions<IdempotencyOptions>().BindConfiguration(IdempotencyOptions.Section)
