@@ -37,7 +37,8 @@ public sealed partial class TaskStore
     /// <see cref="FollowingLive"/>; then every later change as it is logged. Changes come from the change log,
     /// one event per change, in order, so a follower's view after each event is exactly what its filter shows at
     /// that change. Changes that <paramref name="changes"/> holds (read once for the whole silo) are taken from
-    /// there; a follower reads the log itself only when it starts or resumes, or is older than what is held. A
+    /// there; a follower reads the log itself when it starts or resumes (up to the head it finds, so that `live`
+    /// on a new connection means everything committed before it was sent), or when it is older than what is held. A
     /// resume the log cannot serve (from before its horizon, or from a position the store never had) gets a
     /// <see cref="FollowReset"/> and a fresh snapshot instead: never a silent gap. Each read is on a connection of
     /// its own, closed before its rows are handed out: a waiting follower holds none.
@@ -52,11 +53,12 @@ public sealed partial class TaskStore
         var lastSent = 0L; // the position of the last event sent
         var progressEvery = Math.Clamp(_options.RetainChanges / 4, 1, 1000);
         var page = new List<ChangeRow>(); // grows only as far as what comes: a waiting follower holds little
+        var fromStore = true; // until caught up with the store's head as read on (re)connecting, or after falling behind
         while (true)
         {
             page.Clear();
             var more = false;
-            if (needSnapshot || !changes.TryTake(cursor, page, _options.PageSize))
+            if (fromStore || !changes.TryTake(cursor, page, _options.PageSize))
             {
                 FeedPosition feed;
                 FollowReset? reset = null;
@@ -96,6 +98,8 @@ public sealed partial class TaskStore
 
                     (cursor, needSnapshot) = (feed.Head, false);
                 }
+
+                fromStore = more;
             }
             else
             {
