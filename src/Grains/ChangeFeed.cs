@@ -100,7 +100,8 @@ public sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
-                if (Window.Waiting > 0)
+                // A read since the last tick (for a notice) covers what this one would have looked for.
+                if (Window.Waiting > 0 && Environment.TickCount64 - Window.ReadAt >= _options.Value.FollowCheckMs)
                 {
                     ReadStoreSoon();
                 }
@@ -131,13 +132,14 @@ public sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>
                 ReadStoreSoon(); // what committed while not watching
                 while (true)
                 {
-                    if (await watch.WaitAsync(TimeSpan.FromMilliseconds(_options.Value.StorePollMs), cancellationToken) is { } announced)
+                    var head = await watch.WaitAsync(TimeSpan.FromMilliseconds(_options.Value.StorePollMs), cancellationToken);
+                    if (head < Window.Known)
                     {
-                        Window.Heard(announced);
+                        ReadStoreSoon(); // lower than what this silo knows: the read finds out whether the store went back
                     }
                     else
                     {
-                        ReadStoreSoon();
+                        Window.Heard(head); // reads the store only if the window has not read this far yet
                     }
                 }
             }

@@ -16,6 +16,7 @@ public sealed class ChangeWindow(TaskStore store, int maxRows, long maxBytes) : 
     private long _bytes;
     private long _known; // the newest change anyone told this silo of: the store's head is at least this
     private int _waiting;
+    private long _readAt;
 
     /// <summary>Raised when the store is known to be ahead of the window: read it (<see cref="RefreshAsync"/>).</summary>
     public event Action? Behind;
@@ -43,6 +44,21 @@ public sealed class ChangeWindow(TaskStore store, int maxRows, long maxBytes) : 
             }
         }
     }
+
+    /// <summary>The newest change anyone told this silo of (the store's head is at least this, unless it went back).</summary>
+    public long Known
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _known;
+            }
+        }
+    }
+
+    /// <summary>When the last read of the store began (<see cref="Environment.TickCount64"/>).</summary>
+    public long ReadAt => Volatile.Read(ref _readAt);
 
     /// <summary>How many follow queries wait for a change now.</summary>
     public int Waiting => Volatile.Read(ref _waiting);
@@ -143,6 +159,7 @@ public sealed class ChangeWindow(TaskStore store, int maxRows, long maxBytes) : 
             (known, end) = (_known, _start + _rows.Count);
         }
 
+        Volatile.Write(ref _readAt, Environment.TickCount64);
         (long Known, long Head)? wentBack = null;
         await store.ReadFeedChangesAsync(feed =>
         {
