@@ -9,6 +9,8 @@ namespace TaskStream.Grains;
 /// </summary>
 public sealed class FeedWindowOptions
 {
+    public const string Section = "TaskStream:Streaming";
+
     /// <summary>The most change rows the window keeps.</summary>
     [Range(1, 10_000_000)]
     public int FeedWindowRows { get; set; } = 4096;

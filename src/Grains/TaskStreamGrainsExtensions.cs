@@ -14,7 +14,7 @@ public static class TaskStreamGrainsExtensions
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<StreamingOptions>().BindConfiguration(StreamingOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<FeedWindowOptions>().BindConfiguration(StreamingOptions.Section)
+        services.AddOptions<FeedWindowOptions>().BindConfiguration(FeedWindowOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddMetrics();
         services.AddSingleton<TaskStreamMetrics>();
