@@ -5,6 +5,12 @@ namespace TaskStream.Bench;
 /// <summary>Reads figures out of the Prometheus text format that /metrics answers with.</summary>
 public static class PrometheusText
 {
+    /// <summary>Every sample of <paramref name="metric"/> summed, whatever its labels.</summary>
+    public static long Sum(string text, string metric) =>
+        text.Split('\n')
+            .Where(line => line.StartsWith(metric + "{", StringComparison.Ordinal) || line.StartsWith(metric + " ", StringComparison.Ordinal))
+            .Sum(line => (long)double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture));
+
     /// <summary>
     /// The samples of <paramref name="metric"/>, summed by the value of <paramref name="label"/> (other labels, such
     /// as the exporter's scope, are ignored): <c>name{a="x",outcome="cancelled"} 12 [timestamp]</c>.

@@ -28,11 +28,19 @@ public sealed partial class ServerProcess
     }
 
     /// <summary>Streams ended since start, by outcome: <c>taskstream_streams_ended_total{outcome}</c> of /metrics.</summary>
-    public async Task<IReadOnlyDictionary<string, long>> StreamsEndedAsync(HttpClient http, CancellationToken cancellationToken)
+    public Task<IReadOnlyDictionary<string, long>> StreamsEndedAsync(HttpClient http, CancellationToken cancellationToken) =>
+        MetricAsync(http, StreamsEndedMetric, "outcome", cancellationToken);
+
+    /// <summary>The samples of <paramref name="metric"/> on /metrics, summed by the value of <paramref name="label"/>.</summary>
+    public async Task<IReadOnlyDictionary<string, long>> MetricAsync(HttpClient http, string metric, string label, CancellationToken cancellationToken) =>
+        PrometheusText.SumBy(await MetricsTextAsync(http, cancellationToken), metric, label);
+
+    /// <summary>The text /metrics answers with.</summary>
+    public async Task<string> MetricsTextAsync(HttpClient http, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(10));
-        return PrometheusText.SumBy(await http.GetStringAsync(Url("/metrics"), timeout.Token), StreamsEndedMetric, "outcome");
+        return await http.GetStringAsync(Url("/metrics"), timeout.Token);
     }
 
     /// <summary>Polls /status until no stream and no database connection is open, or the time is up.</summary>

@@ -42,6 +42,8 @@ internal sealed class FollowScenario : IScenario
         section.Notes.Add("memory per follower = (RSS 2 s after all N got `live` − RSS of the warm silo with no stream open) / N; " +
             "threads from /proc/PID/status; idle CPU = utime+stime from /proc/PID/stat over the idle window, as % of one core, " +
             "first with no stream open, then with the N followers live");
+        section.Notes.Add("store connections per write = connections the silo opened during the API writes (its own counter; the " +
+            "write's own included) / writes; change-log reads = the silo's taskstream.feed.log_reads counter, by reader");
         section.Notes.Add("the bench client parses every follower's events on the same 2 cores, so delivery includes the client's own " +
             "fan-in of N events per write");
         section.Notes.Add("delivery = the POST's response received → that write's `task` event (id = X-TaskStream-Seq) parsed by a " +
@@ -144,7 +146,9 @@ internal sealed class FollowScenario : IScenario
                 var idlePercent = await IdleCpuPercentAsync(context, host);
 
                 Progress("follow", $"{c}: {options.FollowWrites} writes via {writer.BaseUri.Authority}");
+                var (opened, logReads) = await StoreReadsAsync(context, host);
                 var writes = await WriteAllAsync(context, followers, options.FollowWrites, 0, i => PostAsync(context, writer, i));
+                var (openedAfter, logReadsAfter) = await StoreReadsAsync(context, host);
                 Progress("follow", $"{c}: {options.FollowWrites} direct INSERTs on a connection of the bench's own");
                 List<Write> direct;
                 await using (var store = await OpenStoreAsync(database, postgres, context.Token))
@@ -186,6 +190,11 @@ internal sealed class FollowScenario : IScenario
                 Add("all followers have it p50", "ms", Percentiles.Of(allFollowers, 50));
                 Add("all followers have it max", "ms", allFollowers.Count == 0 ? double.NaN : allFollowers.Max());
                 Add("(write, follower) pairs delivered", "count", delivery.Count);
+                Add("store connections per write", "count", (openedAfter - opened) / (double)writes.Count);
+                Add("change-log reads per write, by followers", "count",
+                    (logReadsAfter.GetValueOrDefault("follower") - logReads.GetValueOrDefault("follower")) / (double)writes.Count);
+                Add("change-log reads per write, by the feed", "count",
+                    (logReadsAfter.GetValueOrDefault("feed") - logReads.GetValueOrDefault("feed")) / (double)writes.Count);
                 Add("direct INSERT p50", "ms", Percentiles.Of(direct.Select(w => w.PostMs), 50));
                 Add("direct delivery p50", "ms", Percentiles.Of(directDelivery, 50));
                 Add("direct delivery p99", "ms", Percentiles.Of(directDelivery, 99));
@@ -211,6 +220,16 @@ internal sealed class FollowScenario : IScenario
                 await server.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// The silo's store connections opened so far (each read and write opens one), and its change-log reads by
+    /// reader (<c>follower</c>, <c>feed</c>; none on a silo from before the in-memory fan-out).
+    /// </summary>
+    private static async Task<(long Opened, IReadOnlyDictionary<string, long> LogReads)> StoreReadsAsync(BenchContext context, ServerProcess host)
+    {
+        var metrics = await host.MetricsTextAsync(context.Load.Http, context.Token);
+        return (PrometheusText.Sum(metrics, "taskstream_db_connections_opened_total"), PrometheusText.SumBy(metrics, "taskstream_feed_log_reads_total", "reader"));
     }
 
     /// <summary>The silo's CPU time (utime + stime, 100 ticks a second) over the idle window, as % of one core.</summary>

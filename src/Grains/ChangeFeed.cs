@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TaskStream.Grains.Data;
@@ -5,117 +6,49 @@ using TaskStream.Grains.Data;
 namespace TaskStream.Grains;
 
 /// <summary>
-/// Tells this silo's follow queries that the store has changes they have not read. The store is the log and the
-/// only source of truth; this only decides when followers look. It learns of changes from the store itself — on
+/// Keeps this silo's <see cref="ChangeWindow"/> up to date: when the store has changes the window has not read, it
+/// reads them once, on a connection of its own, for every follow query of the silo. The store is the log and the
+/// only source of truth; this only decides when to read it. It learns of changes from the store itself — on
 /// PostgreSQL through LISTEN/NOTIFY (the triggers announce every commit), on SQLite by asking a connection of its
 /// own every <c>StorePollMs</c> whether anyone committed (<c>PRAGMA data_version</c>) — so writes by any program
 /// reach followers; and, sooner, from writes made through this cluster's API: at once on the writing silo, and
-/// through an Orleans stream (one hint per write) on the others. While anyone follows it also reads the head every
+/// through an Orleans stream (one hint per write) on the others. While anyone follows it also reads the store every
 /// <c>FollowCheckMs</c>, in case a notification was lost. A head that went backwards (the store was re-created or
 /// restored) is logged and wakes every follower, which then starts over with a fresh snapshot.
 /// </summary>
-internal sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>, IChangeSignal
+internal sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>
 {
     private readonly TaskStore _store;
     private readonly ChangeHints _hints;
     private readonly IOptions<ChangeFeedOptions> _options;
     private readonly ILogger<ChangeFeed> _logger;
+    private readonly CancellationTokenSource _stopping = new();
+
+    // At most one read waits while one runs: however many notices come meanwhile, that one read covers them all.
+    private readonly Channel<bool> _reads = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
     public ChangeFeed(TaskStore store, ChangeHints hints, IOptions<ChangeFeedOptions> options, ILogger<ChangeFeed> logger)
     {
         (_store, _hints, _options, _logger) = (store, hints, options, logger);
-        hints.Heard += Advance;
+        Window = new ChangeWindow(store, options.Value.FeedWindowRows, options.Value.FeedWindowBytes);
+        Window.Behind += ReadStoreSoon;
+        hints.Heard += Window.Heard;
     }
 
-    private readonly Lock _gate = new();
-    private readonly CancellationTokenSource _stopping = new();
-    private TaskCompletionSource _changed = NewSignal();
-    private long _latest;
-    private int _waiters;
+    /// <summary>The newest change rows, shared by this silo's follow queries.</summary>
+    public ChangeWindow Window { get; }
 
-    /// <summary>The newest change sequence number this silo knows of.</summary>
-    public long Latest => Volatile.Read(ref _latest);
+    /// <summary>The newest change sequence number this silo has read.</summary>
+    public long Latest => Window.End;
 
-    /// <inheritdoc/>
-    public async Task WaitForChangeAfterAsync(long seq, CancellationToken cancellationToken)
-    {
-        Interlocked.Increment(ref _waiters);
-        try
-        {
-            while (true)
-            {
-                Task changed;
-                lock (_gate)
-                {
-                    if (_latest != seq)
-                    {
-                        return;
-                    }
-
-                    changed = _changed.Task;
-                }
-
-                await changed.WaitAsync(cancellationToken);
-            }
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _waiters);
-        }
-    }
-
-    /// <summary>Called after a write committed: wakes this silo's followers at once and hints every other silo.</summary>
+    /// <summary>Called after a write committed: has this silo read it at once and hints every other silo.</summary>
     public Task PublishAsync(long seq)
     {
-        Advance(seq);
+        Window.Heard(seq);
         return _hints.PublishAsync(seq);
     }
 
-    /// <inheritdoc/>
-    public void Observe(long head) => Advance(head);
-
-    private void Advance(long seq)
-    {
-        TaskCompletionSource changed;
-        lock (_gate)
-        {
-            if (seq <= _latest)
-            {
-                return;
-            }
-
-            _latest = seq;
-            changed = _changed;
-            _changed = NewSignal();
-        }
-
-        changed.TrySetResult();
-    }
-
-    // The store's head, read when the store said it changed or on the periodic check. Lower than what was known
-    // before the read began means the store went back; anything else only moves forward.
-    private void OnHeadRead(long known, long head)
-    {
-        if (head >= known)
-        {
-            Advance(head);
-            return;
-        }
-
-        LogHeadWentBack(_logger, known, head);
-        TaskCompletionSource changed;
-        lock (_gate)
-        {
-            _latest = head;
-            changed = _changed;
-            _changed = NewSignal();
-        }
-
-        changed.TrySetResult();
-    }
-
-    // Continuations run on their own grain schedulers, never inline in the thread that advanced the feed.
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private void ReadStoreSoon() => _reads.Writer.TryWrite(true);
 
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(ChangeFeed), ServiceLifecycleStage.Active, StartAsync, StopAsync);
@@ -123,6 +56,7 @@ internal sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>
     private async Task StartAsync(CancellationToken cancellationToken)
     {
         await _hints.StartAsync();
+        _ = ReadStoreAsync(_stopping.Token);
         _ = CheckStoreAsync(_stopping.Token);
         _ = WatchStoreAsync(_stopping.Token);
     }
@@ -133,13 +67,32 @@ internal sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>
         await _hints.StopAsync();
     }
 
-    private async Task ReadHeadAsync(CancellationToken cancellationToken)
+    /// <summary>Reads the store into the window whenever asked to, one read at a time.</summary>
+    private async Task ReadStoreAsync(CancellationToken cancellationToken)
     {
-        var known = Latest;
-        OnHeadRead(known, await _store.ReadHeadAsync(cancellationToken));
+        try
+        {
+            await foreach (var _ in _reads.Reader.ReadAllAsync(cancellationToken))
+            {
+                try
+                {
+                    if (await Window.RefreshAsync(cancellationToken) is { } back)
+                    {
+                        LogHeadWentBack(_logger, back.Known, back.Head);
+                    }
+                }
+                catch (Exception exception) when (exception is not OperationCanceledException)
+                {
+                    LogReadFailed(_logger, exception); // the next notice or check reads again
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
-    /// <summary>While anyone follows, reads the head every <c>FollowCheckMs</c>: the bound on a lost notification.</summary>
+    /// <summary>While anyone follows, reads the store every <c>FollowCheckMs</c>: the bound on a lost notification.</summary>
     private async Task CheckStoreAsync(CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(_options.Value.FollowCheckMs));
@@ -147,18 +100,10 @@ internal sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
-                if (Volatile.Read(ref _waiters) == 0)
+                // A read since the last tick (for a notice) covers what this one would have looked for.
+                if (Window.Waiting > 0 && Environment.TickCount64 - Window.ReadAt >= _options.Value.FollowCheckMs)
                 {
-                    continue;
-                }
-
-                try
-                {
-                    await ReadHeadAsync(cancellationToken);
-                }
-                catch (Exception exception) when (exception is not OperationCanceledException)
-                {
-                    LogCheckFailed(_logger, exception);
+                    ReadStoreSoon();
                 }
             }
         }
@@ -184,16 +129,17 @@ internal sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>
             try
             {
                 await using var watch = await _store.OpenWatchAsync(cancellationToken);
-                await ReadHeadAsync(cancellationToken); // what committed while not watching
+                ReadStoreSoon(); // what committed while not watching
                 while (true)
                 {
-                    if (await watch.WaitAsync(TimeSpan.FromMilliseconds(_options.Value.StorePollMs), cancellationToken) is { } announced)
+                    var head = await watch.WaitAsync(TimeSpan.FromMilliseconds(_options.Value.StorePollMs), cancellationToken);
+                    if (head < Window.Known)
                     {
-                        Advance(announced);
+                        ReadStoreSoon(); // lower than what this silo knows: the read finds out whether the store went back
                     }
                     else
                     {
-                        await ReadHeadAsync(cancellationToken);
+                        Window.Heard(head); // reads the store only if the window has not read this far yet
                     }
                 }
             }
@@ -222,6 +168,6 @@ internal sealed partial class ChangeFeed : ILifecycleParticipant<ISiloLifecycle>
     [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the watch on the task store's changes; watching again in a second (followers see changes at each check of the store meanwhile)")]
     private static partial void LogWatchFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not read the newest change sequence number")]
-    private static partial void LogCheckFailed(ILogger logger, Exception exception);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not read the task store's new changes; reading again at the next notice or check")]
+    private static partial void LogReadFailed(ILogger logger, Exception exception);
 }

@@ -4,7 +4,8 @@ namespace TaskStream.Grains;
 
 /// <summary>
 /// Settings under <c>TaskStream:Streaming</c> that the change feed uses: when follow queries look at the store
-/// again. (The section's pacing and heartbeat keys are the HTTP relay's own options.)
+/// again, and how many of the newest change rows each silo keeps for them. (The section's pacing and heartbeat
+/// keys are the HTTP relay's own options.)
 /// </summary>
 internal sealed class ChangeFeedOptions
 {
@@ -31,4 +32,16 @@ internal sealed class ChangeFeedOptions
     /// </summary>
     [Range(1, 86_400)]
     public int HintCheckSeconds { get; set; } = 30;
+
+    /// <summary>
+    /// The most change rows each silo's change window keeps in memory for its followers. A follower further behind
+    /// reads the store itself, so a larger window saves store reads after bursts at the cost of memory; the bound
+    /// is whichever of this and <see cref="FeedWindowBytes"/> is reached first.
+    /// </summary>
+    [Range(1, 10_000_000)]
+    public int FeedWindowRows { get; set; } = 4096;
+
+    /// <summary>The most task text the window keeps, counted as a page's budget is (UTF-16 bytes, plus 64 a row).</summary>
+    [Range(1024, 1L << 34)]
+    public long FeedWindowBytes { get; set; } = 8L * 1024 * 1024;
 }

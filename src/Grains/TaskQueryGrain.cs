@@ -42,7 +42,7 @@ internal sealed class TaskQueryGrain(TaskStore store, ChangeFeed changes, TaskSt
             // Connections are opened here, by this query, one per page read (never in OnActivateAsync, and
             // never handed in): no connection outlives the page it read or is seen by another query.
             IAsyncEnumerable<TaskQueryEvent> events = query.Follow
-                ? store.FollowAsync(query, _silo, changes, cancellationToken)
+                ? store.FollowAsync(query, _silo, changes.Window, cancellationToken)
                 : store.QueryAsync(query, cancellationToken);
             await foreach (var item in events)
             {

@@ -18,6 +18,8 @@ public sealed class TaskStreamMetrics
     private long _refusedByClientCap;
     private long _sendTimeouts;
     private long _connectionsOpened;
+    private long _logReadsByFollowers;
+    private long _logReadsByFeed;
     private readonly Counter<long> _streamsStarted;
     private readonly Counter<long> _streamsEnded;
     private readonly Counter<long> _eventsSent;
@@ -51,6 +53,14 @@ public sealed class TaskStreamMetrics
             "{stream}", "Streams refused by TaskStream:Limits:MaxStreams (limit=silo, 503) or MaxStreamsPerClient (limit=client, 429).");
         meter.CreateObservableCounter("taskstream.db.connections.opened", () => ConnectionsOpened,
             "{connection}", "Database connections opened by this silo's queries and writes: one per page read or write, so also its store queries.");
+        meter.CreateObservableCounter("taskstream.feed.log_reads", () => new[]
+            {
+                new Measurement<long>(LogReadsByFollowers, new KeyValuePair<string, object?>("reader", "follower")),
+                new Measurement<long>(LogReadsByFeed, new KeyValuePair<string, object?>("reader", "feed")),
+            },
+            "{read}", "Reads of the change log (its position, then pages of changes, on one connection), by reader: " +
+            "feed (this silo's change window, once per change it learns of) or follower (a follow query reading the store " +
+            "itself: when it starts or resumes, or is older than the window).");
         meter.CreateObservableCounter("taskstream.streams.send_timeouts", () => SendTimeouts,
             "{stream}", "Streams dropped because a send waited longer than TaskStream:Limits:SendTimeoutSeconds.");
     }
@@ -71,6 +81,15 @@ public sealed class TaskStreamMetrics
 
     /// <summary>Connections opened so far (each page read and each write opens one).</summary>
     public long ConnectionsOpened => Volatile.Read(ref _connectionsOpened);
+
+    /// <summary>Change-log reads by follow queries themselves so far.</summary>
+    public long LogReadsByFollowers => Volatile.Read(ref _logReadsByFollowers);
+
+    /// <summary>Change-log reads by this silo's change window so far.</summary>
+    public long LogReadsByFeed => Volatile.Read(ref _logReadsByFeed);
+
+    public void ChangeLogRead(ChangeLogReader reader) =>
+        Interlocked.Increment(ref reader == ChangeLogReader.Feed ? ref _logReadsByFeed : ref _logReadsByFollowers);
 
     public void QueryStarted() => Interlocked.Increment(ref _runningQueries);
 
@@ -130,4 +149,11 @@ public enum StreamCap
 {
     Silo,
     Client,
+}
+
+/// <summary>Who read the change log: a follow query itself, or the silo's change window for all of them.</summary>
+public enum ChangeLogReader
+{
+    Follower,
+    Feed,
 }

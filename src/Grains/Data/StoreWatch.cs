@@ -8,15 +8,13 @@ namespace TaskStream.Grains.Data;
 /// <summary>
 /// A connection of the change feed's own that learns when anyone commits a change to the store: PostgreSQL
 /// tells it (LISTEN; the triggers NOTIFY with the change's sequence number at commit), SQLite is asked
-/// (<c>PRAGMA data_version</c> changes when another connection commits; answering it reads shared memory, not the file).
+/// (<c>PRAGMA data_version</c> changes when another connection commits; answering it reads shared memory, not the file),
+/// and then its head is read on the same connection.
 /// </summary>
 internal abstract class StoreWatch : IAsyncDisposable
 {
-    /// <summary>
-    /// Waits until the store has changed: returns the newest sequence number announced, or <c>null</c> when the
-    /// store only said that something changed (then read its head).
-    /// </summary>
-    public abstract Task<long?> WaitAsync(TimeSpan poll, CancellationToken cancellationToken);
+    /// <summary>Waits until the store has changed: returns the newest sequence number announced or read.</summary>
+    public abstract Task<long> WaitAsync(TimeSpan poll, CancellationToken cancellationToken);
 
     public abstract ValueTask DisposeAsync();
 
@@ -60,7 +58,7 @@ internal abstract class StoreWatch : IAsyncDisposable
         public static Task<long> DataVersionAsync(SqliteConnection connection, CancellationToken cancellationToken) =>
             connection.ExecuteScalarAsync<long>(new CommandDefinition("PRAGMA data_version", cancellationToken: cancellationToken));
 
-        public override async Task<long?> WaitAsync(TimeSpan poll, CancellationToken cancellationToken)
+        public override async Task<long> WaitAsync(TimeSpan poll, CancellationToken cancellationToken)
         {
             while (true)
             {
@@ -68,8 +66,9 @@ internal abstract class StoreWatch : IAsyncDisposable
                 var version = await DataVersionAsync(connection, cancellationToken);
                 if (version != _version)
                 {
+                    // A commit by another connection, maybe one this silo has read already: its head tells.
                     _version = version;
-                    return null;
+                    return await connection.ExecuteScalarAsync<long>(new CommandDefinition(TaskRows.HeadSql, cancellationToken: cancellationToken));
                 }
             }
         }
@@ -95,7 +94,7 @@ internal abstract class StoreWatch : IAsyncDisposable
             };
         }
 
-        public override async Task<long?> WaitAsync(TimeSpan poll, CancellationToken cancellationToken)
+        public override async Task<long> WaitAsync(TimeSpan poll, CancellationToken cancellationToken)
         {
             var before = _announced;
             while (_announced == before)

@@ -63,7 +63,7 @@ internal static class TaskRows
 }
 
 /// <summary>A row of the change log: the task as the change left it (no text, no state: deleted), and whether it was completed before (null: created).</summary>
-internal readonly record struct ChangeRow(long Seq, long TaskId, string? Title, string? Description, bool? Completed, bool? WasCompleted);
+public readonly record struct ChangeRow(long Seq, long TaskId, string? Title, string? Description, bool? Completed, bool? WasCompleted);
 
 /// <summary>Counts a page's text against its byte budget; a page always takes its first row.</summary>
 internal struct PageBudget(int bytes)
@@ -73,7 +73,10 @@ internal struct PageBudget(int bytes)
     /// <summary>False once the page holds as much text as it may.</summary>
     public bool Take(string? title, string? description)
     {
-        _left -= 2L * ((title?.Length ?? 0) + (description?.Length ?? 0)) + 64;
+        _left -= Size(title, description);
         return _left > 0;
     }
+
+    /// <summary>What a row counts against a budget: its text as UTF-16, and a little for the rest.</summary>
+    public static long Size(string? title, string? description) => 2L * ((title?.Length ?? 0) + (description?.Length ?? 0)) + 64;
 }

@@ -4,14 +4,26 @@ using Dapper;
 
 namespace TaskStream.Grains.Data;
 
-/// <summary>What a follow query waits on between reads of the change log (each silo's <see cref="ChangeFeed"/>).</summary>
+/// <summary>
+/// What a follow query takes its changes from and waits on once caught up: each silo's <see cref="ChangeWindow"/>,
+/// the newest change rows, read once for every follower of the silo.
+/// </summary>
 public interface IChangeSignal
 {
-    /// <summary>Completes once the newest change known here is not <paramref name="seq"/>: newer, or older (the store went back).</summary>
+    /// <summary>
+    /// Completes once a follower at <paramref name="seq"/> has something to do: a newer change is here, or the
+    /// store is no longer expected to reach <paramref name="seq"/> (its head went back).
+    /// </summary>
     Task WaitForChangeAfterAsync(long seq, CancellationToken cancellationToken);
 
-    /// <summary>A follower read the store's head itself: the signal learns it too, so it does not wake the follower for it again.</summary>
+    /// <summary>A follower read the store's head itself: the signal learns it too.</summary>
     void Observe(long head);
+
+    /// <summary>
+    /// Adds the changes after <paramref name="after"/> held in memory, at most <paramref name="max"/>; false when
+    /// they are not all held (older than what is kept, or newer than what was read): then read the store.
+    /// </summary>
+    bool TryTake(long after, List<ChangeRow> rows, int max);
 }
 
 /// <summary>The store's change-log position: the newest change, and the oldest position the log can still resume from.</summary>
@@ -24,9 +36,12 @@ public sealed partial class TaskStore
     /// or, for a client resuming from change <see cref="TaskQuery.ResumeAfter"/>, every change after it; then one
     /// <see cref="FollowingLive"/>; then every later change as it is logged. Changes come from the change log,
     /// one event per change, in order, so a follower's view after each event is exactly what its filter shows at
-    /// that change. A resume the log cannot serve (from before its horizon, or from a position the store never
-    /// had) gets a <see cref="FollowReset"/> and a fresh snapshot instead: never a silent gap. Each read is on a
-    /// connection of its own, closed before its rows are handed out: a waiting follower holds none.
+    /// that change. Changes that <paramref name="changes"/> holds (read once for the whole silo) are taken from
+    /// there; a follower reads the log itself when it starts or resumes (up to the head it finds, so that `live`
+    /// on a new connection means everything committed before it was sent), or when it is older than what is held. A
+    /// resume the log cannot serve (from before its horizon, or from a position the store never had) gets a
+    /// <see cref="FollowReset"/> and a fresh snapshot instead: never a silent gap. Each read is on a connection of
+    /// its own, closed before its rows are handed out: a waiting follower holds none.
     /// </summary>
     public async IAsyncEnumerable<TaskQueryEvent> FollowAsync(
         TaskQuery query, string silo, IChangeSignal changes, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -37,65 +52,75 @@ public sealed partial class TaskStore
         var live = false; // said `live` since the last snapshot
         var lastSent = 0L; // the position of the last event sent
         var progressEvery = Math.Clamp(_options.RetainChanges / 4, 1, 1000);
-        var page = new List<ChangeRow>(Math.Min(_options.PageSize, 64));
+        var page = new List<ChangeRow>(); // grows only as far as what comes: a waiting follower holds little
+        var fromStore = true; // until caught up with the store's head as read on (re)connecting, or after falling behind
         while (true)
         {
-            FeedPosition feed;
-            FollowReset? reset = null;
-            var more = false;
             page.Clear();
-            await using (var connection = await OpenConnectionAsync(cancellationToken))
+            var more = false;
+            if (fromStore || !changes.TryTake(cursor, page, _options.PageSize))
             {
-                feed = await ReadFeedAsync(connection, cancellationToken);
-                if (!needSnapshot)
+                FeedPosition feed;
+                FollowReset? reset = null;
+                _metrics.ChangeLogRead(ChangeLogReader.Follower);
+                await using (var connection = await OpenConnectionAsync(cancellationToken))
                 {
-                    // A position the log no longer has (pruned) or never had (the store was re-created or restored):
-                    // the client must drop its view and take a fresh snapshot.
-                    reset = cursor > feed.Head ? new FollowReset(FollowReset.StoreChanged)
-                        : cursor < feed.Horizon ? new FollowReset(FollowReset.BeyondHorizon)
-                        : null;
-                    if (reset is null)
+                    feed = await ReadFeedAsync(connection, cancellationToken);
+                    if (!needSnapshot)
                     {
-                        more = await ReadChangesPageAsync(connection, cursor, feed.Head, page, cancellationToken);
+                        // A position the log no longer has (pruned) or never had (the store was re-created or restored):
+                        // the client must drop its view and take a fresh snapshot.
+                        reset = cursor > feed.Head ? new FollowReset(FollowReset.StoreChanged)
+                            : cursor < feed.Horizon ? new FollowReset(FollowReset.BeyondHorizon)
+                            : null;
+                        if (reset is null)
+                        {
+                            more = await ReadChangesPageAsync(connection, cursor, feed.Head, page, cancellationToken);
+                        }
                     }
                 }
-            }
 
-            changes.Observe(feed.Head);
-            if (reset is not null)
-            {
-                yield return reset;
-                (needSnapshot, live) = (true, false);
-            }
-
-            if (needSnapshot)
-            {
-                // Every matching task whose latest change is at or before the head read above. One changed
-                // meanwhile moves past the head and comes from the log as a change: none is missed.
-                await foreach (var task in SnapshotAsync(query, feed.Head, cancellationToken))
+                changes.Observe(feed.Head);
+                if (reset is not null)
                 {
-                    yield return task;
+                    yield return reset;
+                    (needSnapshot, live) = (true, false);
                 }
 
-                (cursor, needSnapshot) = (feed.Head, false);
+                if (needSnapshot)
+                {
+                    // Every matching task whose latest change is at or before the head read above. One changed
+                    // meanwhile moves past the head and comes from the log as a change: none is missed.
+                    await foreach (var task in SnapshotAsync(query, feed.Head, cancellationToken))
+                    {
+                        yield return task;
+                    }
+
+                    (cursor, needSnapshot) = (feed.Head, false);
+                }
+
+                fromStore = more;
             }
             else
             {
-                foreach (var row in page)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    cursor = row.Seq;
-                    if (ToEvent(row, query.Completed) is { } change)
-                    {
-                        lastSent = cursor;
-                        yield return change;
-                    }
-                }
+                more = page.Count == _options.PageSize;
+            }
 
-                if (more)
+            // Every change ready is handed out without a wait between them, so Orleans sends them in one batch.
+            foreach (var row in page)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                cursor = row.Seq;
+                if (ToEvent(row, query.Completed) is { } change)
                 {
-                    continue;
+                    lastSent = cursor;
+                    yield return change;
                 }
+            }
+
+            if (more)
+            {
+                continue;
             }
 
             // Caught up: say so once, and again when filtered-out changes have moved the position on a long way,

@@ -25,12 +25,14 @@ public sealed partial class TaskStore : IAsyncDisposable
     private readonly TaskSchema _schema;
     private readonly IdempotencyKeys _keys;
     private readonly StateChangeEventHandler _countConnections;
+    private readonly TaskStreamMetrics _metrics;
 
     public TaskStore(IOptions<DatabaseOptions> options, IOptions<IdempotencyOptions> idempotency, TaskStreamMetrics metrics, ILogger<TaskStore> logger)
     {
         _options = options.Value;
         _keys = new IdempotencyKeys(idempotency.Value);
         _countConnections = metrics.OnConnectionStateChange; // one delegate, not one per connection
+        _metrics = metrics;
         _logger = logger;
         Provider = _options.Provider == DatabaseProvider.Postgres ? "postgres" : "sqlite";
         if (_options.Provider == DatabaseProvider.Postgres)
@@ -94,13 +96,6 @@ public sealed partial class TaskStore : IAsyncDisposable
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);
         return await connection.ExecuteScalarAsync<long>(new CommandDefinition(TaskRows.PingSql, cancellationToken: cancellationToken)) == 1;
-    }
-
-    /// <summary>The newest change's sequence number, read on a connection of its own.</summary>
-    public async Task<long> ReadHeadAsync(CancellationToken cancellationToken = default)
-    {
-        await using var connection = await OpenConnectionAsync(cancellationToken);
-        return (await ReadFeedAsync(connection, cancellationToken)).Head;
     }
 
     // The newest change's sequence number and the oldest position the change log can resume from.

@@ -25,7 +25,10 @@ namespace TaskStream.Tests;
 /// shrinks it. Checked: ids of change events strictly increase on a connection (so no change comes twice); and
 /// whenever a follower has caught up, its view (events applied in order) equals what its filter shows in the store
 /// — for a limited follower, the matching tasks it got in its snapshot or that changed after the position its
-/// catch-up started from. A failure prints the seed; <c>CsCheck_Seed=…</c> replays it, <c>CsCheck_Iter=N</c> runs N cases.
+/// catch-up started from. Followers take changes from a silo's change window as a silo's follow queries do: the
+/// window reads the store only when the history says (and before each check), and it is tiny (a few rows, a few KB),
+/// so bursts outrun it and followers fall behind it mid-burst and catch up from the store themselves.
+/// A failure prints the seed; <c>CsCheck_Seed=…</c> replays it, <c>CsCheck_Iter=N</c> runs N cases.
 /// </summary>
 public abstract class FeedModelTests(ITestOutputHelper output)
 {
@@ -36,7 +39,7 @@ public abstract class FeedModelTests(ITestOutputHelper output)
 
     protected abstract int DefaultCases { get; }
 
-    protected abstract Task<ModelStore> CreateStoreAsync(int sampleTasks, int pageSize, int retain);
+    protected abstract Task<ModelStore> CreateStoreAsync(int sampleTasks, int pageSize, int retain, (int Rows, int Bytes) window);
 
     [Fact]
     public Task EveryFollowersViewEqualsTheStoreWhateverTheWritersAndReconnects() =>
@@ -55,15 +58,16 @@ public abstract class FeedModelTests(ITestOutputHelper output)
         (1, Gen.Int[0, 99].Select(n => new Op(OpKind.TwoInOneTransaction, 5, n))),
         (10, Gen.Select(Gen.Int[0, Followers - 1], Gen.Int[1, 6], (follower, n) => new Op(OpKind.Step, follower, n))),
         (4, Gen.Int[0, Followers - 1].Select(follower => new Op(OpKind.CatchUp, follower, 0))),
-        (3, Gen.Int[0, Followers - 1].Select(follower => new Op(OpKind.Reconnect, follower, 0))));
+        (3, Gen.Int[0, Followers - 1].Select(follower => new Op(OpKind.Reconnect, follower, 0))),
+        (5, Gen.Const(new Op(OpKind.WindowRead, 0, 0))));
 
     private static readonly Gen<History> Histories = Gen.Select(
-        Gen.Int[0, 8], Gen.Int[1, 5], Gen.Int[2, 40], FollowerSpecs.Array[Followers], Ops.Array[1, 60],
-        (tasks, pageSize, retain, followers, ops) => new History(5 + tasks, pageSize, retain, followers, ops));
+        Gen.Int[0, 8], Gen.Int[1, 5], Gen.Int[2, 40], Gen.Select(Gen.Int[1, 8], Gen.Int[0, 1].Select(wide => wide == 0 ? 2048 : 1 << 20)), FollowerSpecs.Array[Followers], Ops.Array[1, 60],
+        (tasks, pageSize, retain, window, followers, ops) => new History(5 + tasks, pageSize, retain, window, followers, ops));
 
     private async Task RunAsync(History history)
     {
-        await using var store = await CreateStoreAsync(history.SampleTasks, history.PageSize, history.Retain);
+        await using var store = await CreateStoreAsync(history.SampleTasks, history.PageSize, history.Retain, history.Window);
         var followers = history.Followers.Select(spec => new ModelFollower(store, spec)).ToArray();
         try
         {
@@ -104,6 +108,9 @@ public abstract class FeedModelTests(ITestOutputHelper output)
             case OpKind.Reconnect:
                 await followers[op.A].ReconnectAsync();
                 return;
+            case OpKind.WindowRead:
+                await store.Window.RefreshAsync();
+                return;
         }
 
         var ids = await store.IdsAsync();
@@ -137,7 +144,7 @@ public abstract class FeedModelTests(ITestOutputHelper output)
         }
     }
 
-    public enum OpKind { Create, Flip, Retitle, Delete, SameValues, FlipMany, TwoInOneTransaction, Step, CatchUp, Reconnect }
+    public enum OpKind { Create, Flip, Retitle, Delete, SameValues, FlipMany, TwoInOneTransaction, Step, CatchUp, Reconnect, WindowRead }
 
     /// <summary>A: the writer (0–4 the API, 5–8 plain SQL, 9 the command line) or the follower; B: a task pick, a count or a value.</summary>
     public sealed record Op(OpKind Kind, int A, int B)
@@ -150,10 +157,10 @@ public abstract class FeedModelTests(ITestOutputHelper output)
         public override string ToString() => $"[completed={Completed?.ToString() ?? "any"} limit={Limit?.ToString() ?? "none"}]";
     }
 
-    public sealed record History(int SampleTasks, int PageSize, int Retain, FollowerSpec[] Followers, Op[] Ops)
+    public sealed record History(int SampleTasks, int PageSize, int Retain, (int Rows, int Bytes) Window, FollowerSpec[] Followers, Op[] Ops)
     {
         public override string ToString() =>
-            $"tasks={SampleTasks} pageSize={PageSize} retain={Retain} followers={string.Join(" ", Followers.Select(f => f.ToString()))}\n  " +
+            $"tasks={SampleTasks} pageSize={PageSize} retain={Retain} window={Window.Rows} rows/{Window.Bytes} bytes followers={string.Join(" ", Followers.Select(f => f.ToString()))}\n  " +
             string.Join(" ", Ops.Select(o => o.ToString()));
     }
 }
@@ -162,8 +169,8 @@ public sealed class SqliteFeedModelTests(ITestOutputHelper output) : FeedModelTe
 {
     protected override int DefaultCases => 300;
 
-    protected override Task<ModelStore> CreateStoreAsync(int sampleTasks, int pageSize, int retain) =>
-        ModelStore.CreateSqliteAsync(sampleTasks, pageSize, retain);
+    protected override Task<ModelStore> CreateStoreAsync(int sampleTasks, int pageSize, int retain, (int Rows, int Bytes) window) =>
+        ModelStore.CreateSqliteAsync(sampleTasks, pageSize, retain, window);
 }
 
 public sealed class PostgresFeedModelTests(ITestOutputHelper output) : FeedModelTests(output), IAsyncLifetime
@@ -172,8 +179,8 @@ public sealed class PostgresFeedModelTests(ITestOutputHelper output) : FeedModel
 
     protected override int DefaultCases => 100;
 
-    protected override Task<ModelStore> CreateStoreAsync(int sampleTasks, int pageSize, int retain) =>
-        ModelStore.CreatePostgresAsync(_postgres!.ConnectionString, sampleTasks, pageSize, retain);
+    protected override Task<ModelStore> CreateStoreAsync(int sampleTasks, int pageSize, int retain, (int Rows, int Bytes) window) =>
+        ModelStore.CreatePostgresAsync(_postgres!.ConnectionString, sampleTasks, pageSize, retain, window);
 
     public async Task InitializeAsync() => _postgres = await TestPostgres.CreateAsync();
 
@@ -202,7 +209,7 @@ public abstract record TaskWrite
     public sealed record TwoInOneTransaction(long First, long Second, string Title) : TaskWrite;
 }
 
-/// <summary>A real store of the model test's own (a SQLite file, or a PostgreSQL schema), and its writers.</summary>
+/// <summary>A real store of the model test's own (a SQLite file, or a PostgreSQL schema), its writers, and a silo's change window on it.</summary>
 public sealed class ModelStore : IAsyncDisposable
 {
     private readonly Func<DbConnection> _plainConnection;
@@ -210,12 +217,16 @@ public sealed class ModelStore : IAsyncDisposable
     private readonly Func<Task> _drop;
     private readonly bool _postgres;
 
-    private ModelStore(TaskStore database, bool postgres, Func<DbConnection> plainConnection, Func<string, Task> commandLine, Func<Task> drop)
+    private ModelStore(TaskStore database, (int Rows, int Bytes) window, bool postgres, Func<DbConnection> plainConnection, Func<string, Task> commandLine, Func<Task> drop)
     {
         (Database, _postgres, _plainConnection, _commandLine, _drop) = (database, postgres, plainConnection, commandLine, drop);
+        Window = new ChangeWindow(database, window.Rows, window.Bytes);
     }
 
     public TaskStore Database { get; }
+
+    /// <summary>A silo's change window on the store; it reads the store only when the test says.</summary>
+    public ChangeWindow Window { get; }
 
     /// <summary>The store's newest change, as of the last write (what a silo's change feed would know).</summary>
     public long Head { get; private set; }
@@ -227,17 +238,17 @@ public sealed class ModelStore : IAsyncDisposable
         return this;
     }
 
-    public static async Task<ModelStore> CreateSqliteAsync(int sampleTasks, int pageSize, int retain)
+    public static async Task<ModelStore> CreateSqliteAsync(int sampleTasks, int pageSize, int retain, (int Rows, int Bytes) window)
     {
         var file = Path.Combine(TaskStreamServer.NewDirectory(), "tasks.db");
         var database = await StandaloneStore.OpenAsync(new DatabaseOptions { Path = file, SampleTasks = sampleTasks, PageSize = pageSize, PageBytes = 1024, RetainChanges = retain });
-        return await new ModelStore(database, postgres: false,
+        return await new ModelStore(database, window, postgres: false,
             () => new SqliteConnection($"Data Source={file};Default Timeout=10"),
             sql => RunAsync("sqlite3", ["-bail", "-cmd", ".timeout 5000", file, sql], environment: []),
             () => Task.CompletedTask).ReadHeadAsync();
     }
 
-    public static async Task<ModelStore> CreatePostgresAsync(string connectionString, int sampleTasks, int pageSize, int retain)
+    public static async Task<ModelStore> CreatePostgresAsync(string connectionString, int sampleTasks, int pageSize, int retain, (int Rows, int Bytes) window)
     {
         var schema = "m_" + Guid.NewGuid().ToString("N");
         await using (var admin = new NpgsqlConnection(connectionString))
@@ -253,7 +264,7 @@ public sealed class ModelStore : IAsyncDisposable
         var server = new NpgsqlConnectionStringBuilder(connectionString);
         // A pool of the case's own, closed with it (the global pool would keep idle connections per schema).
         var plain = NpgsqlDataSource.Create(inSchema);
-        return await new ModelStore(database, postgres: true,
+        return await new ModelStore(database, window, postgres: true,
             plain.CreateConnection,
             sql => RunAsync("psql", ["-v", "ON_ERROR_STOP=1", "-q", "-h", server.Host!, "-p", server.Port.ToString(), "-U", server.Username!, "-d", server.Database!, "-c", sql],
                 [("PGPASSWORD", server.Password!), ("PGOPTIONS", $"-c search_path={schema}")]),
@@ -309,6 +320,10 @@ public sealed class ModelStore : IAsyncDisposable
         }
 
         await ReadHeadAsync();
+        if (writer == Writer.Api)
+        {
+            Window.Heard(Head); // as the writing silo's own write tells its window
+        }
     }
 
     private async Task WriteThroughApiAsync(TaskWrite write)
@@ -386,14 +401,15 @@ public sealed class ModelStore : IAsyncDisposable
 }
 
 /// <summary>
-/// A follow query stepped by the test, and the view a client builds from its events. Its change signal lets
-/// the query wait only when the test says and tells the test when it waits (it has caught up).
+/// A follow query stepped by the test, and the view a client builds from its events. It follows through the
+/// store's change window, whose waits the test steps: the query waits only when the test says, and tells the
+/// test when it waits (it has caught up with what the window has read).
 /// </summary>
 public sealed class ModelFollower(ModelStore store, FeedModelTests.FollowerSpec spec) : IAsyncDisposable
 {
     private readonly Dictionary<long, TaskItem> _view = [];
     private readonly HashSet<long> _fromSnapshot = [];
-    private readonly SteppedSignal _signal = new(() => store.Head);
+    private readonly SteppedSignal _signal = new(store.Window);
     private IAsyncEnumerator<TaskQueryEvent>? _events;
     private CancellationTokenSource _connection = new();
     private Task<bool>? _pending;
@@ -438,9 +454,10 @@ public sealed class ModelFollower(ModelStore store, FeedModelTests.FollowerSpec 
         }
     }
 
-    /// <summary>Takes every event the query has until it waits, then checks the view against the store.</summary>
+    /// <summary>Has the window read the store, takes every event the query has until it waits, then checks the view against the store.</summary>
     public async Task CatchUpAndCheckAsync()
     {
+        await store.Window.RefreshAsync();
         while (await NextAsync() is { } next)
         {
             Apply(next);
@@ -548,10 +565,10 @@ public sealed class ModelFollower(ModelStore store, FeedModelTests.FollowerSpec 
     }
 
     /// <summary>
-    /// A follow query's wait, as a silo's change feed would answer it (at once when the store's head is not the
-    /// query's position), except that a real wait lasts until the test releases it, and tells the test it began.
+    /// A silo's change window, except that a wait the window would not end at once lasts until the test releases
+    /// it (once the window would have ended it), and tells the test it began.
     /// </summary>
-    private sealed class SteppedSignal(Func<long> head) : IChangeSignal
+    private sealed class SteppedSignal(ChangeWindow window) : IChangeSignal
     {
         private readonly Lock _gate = new();
         private TaskCompletionSource _entered = New();
@@ -574,7 +591,7 @@ public sealed class ModelFollower(ModelStore store, FeedModelTests.FollowerSpec 
             TaskCompletionSource release;
             lock (_gate)
             {
-                if (head() != seq)
+                if (window.HasChangeAfter(seq))
                 {
                     return Task.CompletedTask;
                 }
@@ -587,17 +604,17 @@ public sealed class ModelFollower(ModelStore store, FeedModelTests.FollowerSpec 
             return release.Task.WaitAsync(cancellationToken);
         }
 
-        public void Observe(long head)
-        {
-        }
+        public void Observe(long head) => window.Observe(head);
 
-        /// <summary>Ends the wait if the store changed since it began; false if it did not (the query is caught up).</summary>
+        public bool TryTake(long after, List<ChangeRow> rows, int max) => window.TryTake(after, rows, max);
+
+        /// <summary>Ends the wait if the window has moved on since it began; false if not (the query is caught up).</summary>
         public bool ReleaseIfChanged()
         {
             TaskCompletionSource? release;
             lock (_gate)
             {
-                if (_release is null || head() == _waitingAt)
+                if (_release is null || !window.HasChangeAfter(_waitingAt))
                 {
                     return false;
                 }

@@ -14,7 +14,8 @@ namespace TaskStream.Tests;
 /// APIs and another program (sqlite3 / psql, less often) create tasks, flip and retitle them and delete them at
 /// once, while followers of every filter, with and without <c>limit</c>, hang up at random points — mid-snapshot
 /// (pages of 3 tasks, paced) and mid-catch-up included — and come back with their Last-Event-ID on either silo,
-/// some only after the log's horizon (30 changes) has passed them. Whenever writes have settled, every follower
+/// some only after the log's horizon (30 changes) has passed them. Followers take changes from their silo's change
+/// window, kept at 4 changes so that bursts outrun it. Whenever writes have settled, every follower
 /// that is connected and following must hold exactly what <c>/tasks/list</c> shows for its filter (with
 /// <c>limit</c>: the part its last snapshot and later changes entitle it to), and on every connection event ids
 /// must strictly increase (<see cref="FeedView"/>). The seed is printed; TASKSTREAM_MODEL_SEED replays it (the same
@@ -27,6 +28,8 @@ public abstract class FollowModelHttpTests(SiloPair silos, ITestOutputHelper out
         ("TaskStream:Database:PageSize", "3"),
         ("TaskStream:Database:RetainChanges", "30"),
         ("TaskStream:Streaming:EventIntervalMs", "2"),
+        // Each silo's change window keeps 4 changes: bursts outrun it, so followers fall behind it and catch up from the store.
+        ("TaskStream:Streaming:FeedWindowRows", "4"),
     ];
 
     private const int DefaultCases = 100;

@@ -46,5 +46,7 @@ public sealed class PageBudgetTests
         public void Observe(long head)
         {
         }
+
+        public bool TryTake(long after, List<ChangeRow> rows, int max) => false;
     }
 }
