@@ -182,43 +182,21 @@ public sealed partial class TaskStore
         }
     }
 
-    private async Task<bool> ReadSnapshotPageAsync(DbConnection connection, TaskQuery query,
+    private Task<bool> ReadSnapshotPageAsync(DbConnection connection, TaskQuery query,
         long after, long until, long remaining, List<TaskChanged> page, CancellationToken cancellationToken)
     {
         var take = (int)Math.Min(_options.PageSize, remaining);
-        await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
+        return FillPageAsync(connection, new CommandDefinition(
             query.Completed is null ? TaskRows.SnapshotPageSql : TaskRows.FilteredSnapshotPageSql,
-            new { After = after, Until = until, Take = take, query.Completed }, cancellationToken: cancellationToken));
-        var budget = new PageBudget(_options.PageBytes);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            var changed = TaskRows.ReadTaskAndSeq(reader);
-            page.Add(changed);
-            if (!budget.Take(changed.Task.Title, changed.Task.Description))
-            {
-                return true;
-            }
-        }
-
-        return page.Count == take;
+            new { After = after, Until = until, Take = take, query.Completed }, cancellationToken: cancellationToken),
+            take, page, TaskRows.ReadTaskAndSeq, changed => (changed.Task.Title, changed.Task.Description));
     }
 
-    private async Task<bool> ReadChangesPageAsync(DbConnection connection, long after, long until,
+    private Task<bool> ReadChangesPageAsync(DbConnection connection, long after, long until,
         List<ChangeRow> page, CancellationToken cancellationToken)
     {
-        await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
-            TaskRows.ChangesPageSql, new { After = after, Until = until, Take = _options.PageSize }, cancellationToken: cancellationToken));
-        var budget = new PageBudget(_options.PageBytes);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            var row = TaskRows.ReadChange(reader);
-            page.Add(row);
-            if (!budget.Take(row.Title, row.Description))
-            {
-                return true;
-            }
-        }
-
-        return page.Count == _options.PageSize;
+        return FillPageAsync(connection, new CommandDefinition(
+            TaskRows.ChangesPageSql, new { After = after, Until = until, Take = _options.PageSize }, cancellationToken: cancellationToken),
+            _options.PageSize, page, TaskRows.ReadChange, row => (row.Title, row.Description));
     }
 }

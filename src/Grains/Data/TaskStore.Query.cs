@@ -66,14 +66,27 @@ public sealed partial class TaskStore
         }
 
         var take = (int)Math.Min(_options.PageSize, remaining);
-        await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(
-            pageSql, new { After = after, Take = take, query.Completed }, cancellationToken: cancellationToken));
+        return await FillPageAsync(connection, new CommandDefinition(
+            pageSql, new { After = after, Take = take, query.Completed }, cancellationToken: cancellationToken),
+            take, page, TaskRows.ReadTask, task => (task.Title, task.Description));
+    }
+
+    /// <summary>
+    /// Runs a page query and reads its rows into <paramref name="page"/>, stopping once their text has spent the
+    /// page's byte budget (a page always takes its first row). True when more may follow: the page is full, in rows
+    /// (<paramref name="take"/>) or in bytes. Every page read of the store (list, snapshot, change log) goes through here.
+    /// </summary>
+    private async Task<bool> FillPageAsync<T>(DbConnection connection, CommandDefinition command, int take, List<T> page,
+        Func<DbDataReader, T> read, Func<T, (string? Title, string? Description)> text)
+    {
+        await using var reader = await connection.ExecuteReaderAsync(command);
         var budget = new PageBudget(_options.PageBytes);
-        while (await reader.ReadAsync(cancellationToken))
+        while (await reader.ReadAsync(command.CancellationToken))
         {
-            var task = TaskRows.ReadTask(reader);
-            page.Add(task);
-            if (!budget.Take(task.Title, task.Description))
+            var row = read(reader);
+            page.Add(row);
+            var (title, description) = text(row);
+            if (!budget.Take(title, description))
             {
                 return true;
             }
