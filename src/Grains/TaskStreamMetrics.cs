@@ -40,7 +40,7 @@ public sealed class TaskStreamMetrics
         meter.CreateObservableUpDownCounter("taskstream.streams.active", () => ActiveStreams,
             "{stream}", "SSE streams this silo is relaying now.");
         meter.CreateObservableUpDownCounter("taskstream.db.connections.open", () => OpenConnections,
-            "{connection}", "Database connections open in this silo's query grains.");
+            "{connection}", "Database connections in use by this silo's queries and writes now (idle pooled ones not counted).");
         meter.CreateObservableUpDownCounter("taskstream.queries.running", () => RunningQueries,
             "{query}", "Queries whose grain iterator is running (between its first row and its cleanup).");
         meter.CreateObservableUpDownCounter("taskstream.grains.query.active", () => QueryGrains,
@@ -52,7 +52,7 @@ public sealed class TaskStreamMetrics
             },
             "{stream}", "Streams refused by TaskStream:Limits:MaxStreams (limit=silo, 503) or MaxStreamsPerClient (limit=client, 429).");
         meter.CreateObservableCounter("taskstream.db.connections.opened", () => ConnectionsOpened,
-            "{connection}", "Database connections opened by this silo's queries and writes: one per page read or write, so also its store queries.");
+            "{connection}", "Database connections taken by this silo's queries and writes: one per page read or write, so also its store queries.");
         meter.CreateObservableCounter("taskstream.feed.log_reads", () => new[]
             {
                 new Measurement<long>(LogReadsByFollowers, new KeyValuePair<string, object?>("reader", "follower")),
@@ -79,7 +79,7 @@ public sealed class TaskStreamMetrics
 
     public long SendTimeouts => Volatile.Read(ref _sendTimeouts);
 
-    /// <summary>Connections opened so far (each page read and each write opens one).</summary>
+    /// <summary>Connections taken so far (each page read takes one, each write opens one).</summary>
     public long ConnectionsOpened => Volatile.Read(ref _connectionsOpened);
 
     /// <summary>Change-log reads by follow queries themselves so far.</summary>
@@ -129,7 +129,16 @@ public sealed class TaskStreamMetrics
 
     public void SendTimedOut() => Interlocked.Increment(ref _sendTimeouts);
 
-    /// <summary>Counts a connection from the moment it opens until it closes, however it closes.</summary>
+    /// <summary>A read took a connection (<see cref="Data.ReadConnections"/>): counted open until it is given back.</summary>
+    public void ConnectionTaken()
+    {
+        Interlocked.Increment(ref _openConnections);
+        Interlocked.Increment(ref _connectionsOpened);
+    }
+
+    public void ConnectionGivenBack() => Interlocked.Decrement(ref _openConnections);
+
+    /// <summary>Counts a write's connection from the moment it opens until it closes, however it closes.</summary>
     public void OnConnectionStateChange(object? sender, StateChangeEventArgs e)
     {
         if (e.CurrentState == ConnectionState.Open && e.OriginalState != ConnectionState.Open)
