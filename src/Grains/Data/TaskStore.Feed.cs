@@ -4,7 +4,7 @@ namespace TaskStream.Grains.Data;
 public sealed partial class TaskStore
 {
     /// <summary>
-    /// On a connection of its own (the caller's alone, closed before this returns), reads the log's position, asks
+    /// On a connection of its own (the caller's alone, given back before this returns), reads the log's position, asks
     /// <paramref name="startAfter"/> where to start (null: read nothing), then every change from there to that
     /// head, handing each page to <paramref name="append"/> as it is read. Counted as a read by the feed.
     /// </summary>
@@ -12,8 +12,8 @@ public sealed partial class TaskStore
         CancellationToken cancellationToken)
     {
         _metrics.ChangeLogRead(ChangeLogReader.Feed);
-        await using var connection = await OpenConnectionAsync(cancellationToken);
-        var feed = await ReadFeedAsync(connection, cancellationToken);
+        await using var read = await _reads.OpenAsync(cancellationToken);
+        var feed = await ReadFeedAsync(read, cancellationToken);
         if (startAfter(feed) is not { } after)
         {
             return;
@@ -24,7 +24,7 @@ public sealed partial class TaskStore
         while (more)
         {
             page.Clear();
-            more = await ReadChangesPageAsync(connection, after, feed.Head, page, cancellationToken);
+            more = await ReadChangesPageAsync(read, after, feed.Head, page, cancellationToken);
             if (page.Count == 0)
             {
                 return;

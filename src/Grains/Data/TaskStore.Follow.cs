@@ -1,6 +1,4 @@
-using System.Data.Common;
 using System.Runtime.CompilerServices;
-using Dapper;
 
 namespace TaskStream.Grains.Data;
 
@@ -41,7 +39,7 @@ public sealed partial class TaskStore
     /// on a new connection means everything committed before it was sent), or when it is older than what is held. A
     /// resume the log cannot serve (from before its horizon, or from a position the store never had) gets a
     /// <see cref="FollowReset"/> and a fresh snapshot instead: never a silent gap. Each read is on a connection of
-    /// its own, closed before its rows are handed out: a waiting follower holds none.
+    /// its own, given back before its rows are handed out: a waiting follower holds none.
     /// </summary>
     public async IAsyncEnumerable<TaskQueryEvent> FollowAsync(
         TaskQuery query, string silo, IChangeSignal changes, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -63,9 +61,9 @@ public sealed partial class TaskStore
                 FeedPosition feed;
                 FollowReset? reset = null;
                 _metrics.ChangeLogRead(ChangeLogReader.Follower);
-                await using (var connection = await OpenConnectionAsync(cancellationToken))
+                await using (var read = await _reads.OpenAsync(cancellationToken))
                 {
-                    feed = await ReadFeedAsync(connection, cancellationToken);
+                    feed = await ReadFeedAsync(read, cancellationToken);
                     if (!needSnapshot)
                     {
                         // A position the log no longer has (pruned) or never had (the store was re-created or restored):
@@ -75,7 +73,7 @@ public sealed partial class TaskStore
                             : null;
                         if (reset is null)
                         {
-                            more = await ReadChangesPageAsync(connection, cursor, feed.Head, page, cancellationToken);
+                            more = await ReadChangesPageAsync(read, cursor, feed.Head, page, cancellationToken);
                         }
                     }
                 }
@@ -166,9 +164,9 @@ public sealed partial class TaskStore
         while (more && remaining > 0)
         {
             page.Clear();
-            await using (var connection = await OpenConnectionAsync(cancellationToken))
+            await using (var read = await _reads.OpenAsync(cancellationToken))
             {
-                more = await ReadSnapshotPageAsync(connection, query, after, until, remaining, page, cancellationToken);
+                more = await ReadSnapshotPageAsync(read, query, after, until, remaining, page, cancellationToken);
             }
 
             foreach (var task in page)
@@ -182,21 +180,18 @@ public sealed partial class TaskStore
         }
     }
 
-    private Task<bool> ReadSnapshotPageAsync(DbConnection connection, TaskQuery query,
+    private Task<bool> ReadSnapshotPageAsync(ReadConnection read, TaskQuery query,
         long after, long until, long remaining, List<TaskChanged> page, CancellationToken cancellationToken)
     {
         var take = (int)Math.Min(_options.PageSize, remaining);
-        return FillPageAsync(connection, new CommandDefinition(
-            query.Completed is null ? TaskRows.SnapshotPageSql : TaskRows.FilteredSnapshotPageSql,
-            new { After = after, Until = until, Take = take, query.Completed }, cancellationToken: cancellationToken),
-            take, page, TaskRows.ReadTaskAndSeq, changed => (changed.Task.Title, changed.Task.Description));
+        var command = query.Completed is { } completed
+            ? read.Command(TaskRows.FilteredSnapshotPageSql, ("@After", after), ("@Until", until), ("@Take", take), ("@Completed", completed))
+            : read.Command(TaskRows.SnapshotPageSql, ("@After", after), ("@Until", until), ("@Take", take));
+        return FillPageAsync(command, take, page, TaskRows.ReadTaskAndSeq, changed => (changed.Task.Title, changed.Task.Description), cancellationToken);
     }
 
-    private Task<bool> ReadChangesPageAsync(DbConnection connection, long after, long until,
-        List<ChangeRow> page, CancellationToken cancellationToken)
-    {
-        return FillPageAsync(connection, new CommandDefinition(
-            TaskRows.ChangesPageSql, new { After = after, Until = until, Take = _options.PageSize }, cancellationToken: cancellationToken),
-            _options.PageSize, page, TaskRows.ReadChange, row => (row.Title, row.Description));
-    }
+    private Task<bool> ReadChangesPageAsync(ReadConnection read, long after, long until,
+        List<ChangeRow> page, CancellationToken cancellationToken) =>
+        FillPageAsync(read.Command(TaskRows.ChangesPageSql, ("@After", after), ("@Until", until), ("@Take", _options.PageSize)),
+            _options.PageSize, page, TaskRows.ReadChange, row => (row.Title, row.Description), cancellationToken);
 }

@@ -1,6 +1,6 @@
 using System.Data.Common;
+using System.Globalization;
 using System.Runtime.CompilerServices;
-using Dapper;
 
 namespace TaskStream.Grains.Data;
 
@@ -10,8 +10,8 @@ namespace TaskStream.Grains.Data;
 public sealed partial class TaskStore
 {
     /// <summary>
-    /// Streams the query's tasks page by page. Each page is read on a connection opened for it alone and
-    /// closed before the page's rows are handed out, so a query that waits on a slow or idle client holds
+    /// Streams the query's tasks page by page. Each page is read on a connection lent to it alone and
+    /// given back before the page's rows are handed out, so a query that waits on a slow or idle client holds
     /// rows in memory (one page at most) but no connection.
     /// </summary>
     public async IAsyncEnumerable<TaskItem> QueryAsync(TaskQuery query, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -21,10 +21,10 @@ public sealed partial class TaskStore
         var page = new List<TaskItem>(Math.Min(_options.PageSize, 64));
         long after, remaining;
         bool more;
-        await using (var connection = await OpenConnectionAsync(cancellationToken))
+        await using (var read = await _reads.OpenAsync(cancellationToken))
         {
-            (after, remaining) = await StartAsync(connection, query, cancellationToken);
-            more = await ReadPageAsync(connection, pageSql, query, after, remaining, page, cancellationToken);
+            (after, remaining) = await StartAsync(read, query, cancellationToken);
+            more = await ReadPageAsync(read, pageSql, query, after, remaining, page, cancellationToken);
         }
 
         while (true)
@@ -43,21 +43,21 @@ public sealed partial class TaskStore
 
             after = page[^1].Id;
             page.Clear();
-            await using var connection = await OpenConnectionAsync(cancellationToken);
-            more = await ReadPageAsync(connection, pageSql, query, after, remaining, page, cancellationToken);
+            await using var read = await _reads.OpenAsync(cancellationToken);
+            more = await ReadPageAsync(read, pageSql, query, after, remaining, page, cancellationToken);
         }
     }
 
     /// <summary>The task with id <paramref name="id"/>, or <c>null</c> when there is none: one row, on a connection of its own.</summary>
     public async Task<TaskItem?> GetAsync(long id, CancellationToken cancellationToken = default)
     {
-        await using var connection = await OpenConnectionAsync(cancellationToken);
-        await using var reader = await connection.ExecuteReaderAsync(new CommandDefinition(TaskRows.ByIdSql, new { Id = id }, cancellationToken: cancellationToken));
+        await using var read = await _reads.OpenAsync(cancellationToken);
+        await using var reader = await read.Command(TaskRows.ByIdSql, ("@Id", id)).ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? TaskRows.ReadTask(reader) : null;
     }
 
     // True when the page is full (in rows or bytes), so more may follow.
-    private async Task<bool> ReadPageAsync(DbConnection connection, string pageSql, TaskQuery query,
+    private async Task<bool> ReadPageAsync(ReadConnection read, string pageSql, TaskQuery query,
         long after, long remaining, List<TaskItem> page, CancellationToken cancellationToken)
     {
         if (remaining <= 0)
@@ -66,9 +66,10 @@ public sealed partial class TaskStore
         }
 
         var take = (int)Math.Min(_options.PageSize, remaining);
-        return await FillPageAsync(connection, new CommandDefinition(
-            pageSql, new { After = after, Take = take, query.Completed }, cancellationToken: cancellationToken),
-            take, page, TaskRows.ReadTask, task => (task.Title, task.Description));
+        var command = query.Completed is { } completed
+            ? read.Command(pageSql, ("@After", after), ("@Take", take), ("@Completed", completed))
+            : read.Command(pageSql, ("@After", after), ("@Take", take));
+        return await FillPageAsync(command, take, page, TaskRows.ReadTask, task => (task.Title, task.Description), cancellationToken);
     }
 
     /// <summary>
@@ -76,12 +77,12 @@ public sealed partial class TaskStore
     /// page's byte budget (a page always takes its first row). True when more may follow: the page is full, in rows
     /// (<paramref name="take"/>) or in bytes. Every page read of the store (list, snapshot, change log) goes through here.
     /// </summary>
-    private async Task<bool> FillPageAsync<T>(DbConnection connection, CommandDefinition command, int take, List<T> page,
-        Func<DbDataReader, T> read, Func<T, (string? Title, string? Description)> text)
+    private async Task<bool> FillPageAsync<T>(DbCommand command, int take, List<T> page,
+        Func<DbDataReader, T> read, Func<T, (string? Title, string? Description)> text, CancellationToken cancellationToken)
     {
-        await using var reader = await connection.ExecuteReaderAsync(command);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var budget = new PageBudget(_options.PageBytes);
-        while (await reader.ReadAsync(command.CancellationToken))
+        while (await reader.ReadAsync(cancellationToken))
         {
             var row = read(reader);
             page.Add(row);
@@ -96,7 +97,7 @@ public sealed partial class TaskStore
     }
 
     private static async ValueTask<(long After, long Remaining)> StartAsync(
-        DbConnection connection, TaskQuery query, CancellationToken cancellationToken)
+        ReadConnection read, TaskQuery query, CancellationToken cancellationToken)
     {
         var limit = query.Limit ?? long.MaxValue;
         if (query.ResumeAfter is not { } resumeAfter || resumeAfter <= query.After)
@@ -109,10 +110,10 @@ public sealed partial class TaskStore
             return (resumeAfter, limit);
         }
 
-        var delivered = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            query.Completed is null ? TaskRows.DeliveredSql : TaskRows.FilteredDeliveredSql,
-            new { query.After, ResumeAfter = resumeAfter, query.Completed },
-            cancellationToken: cancellationToken));
+        var command = query.Completed is { } completed
+            ? read.Command(TaskRows.FilteredDeliveredSql, ("@After", query.After), ("@ResumeAfter", resumeAfter), ("@Completed", completed))
+            : read.Command(TaskRows.DeliveredSql, ("@After", query.After), ("@ResumeAfter", resumeAfter));
+        var delivered = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
         return (resumeAfter, limit - delivered);
     }
 

@@ -10,9 +10,9 @@ namespace TaskStream.Grains.Data;
 
 /// <summary>
 /// The task store (SQLite or PostgreSQL), and the only code that reads or writes it: one per silo. It owns the
-/// connection factory, the page size and the page budget. Every read opens a connection of its own (one per page)
-/// and closes it before the page's rows are handed out, so no connection is shared between queries or held while
-/// a client is slow; writes run in the store's write transaction. SQL and row mapping are in <see cref="TaskRows"/>,
+/// connection factory, the page size and the page budget. Every read takes a connection of its own (one per page,
+/// lent by <see cref="ReadConnections"/>) and gives it back before the page's rows are handed out, so no connection
+/// is shared between queries or held while a client is slow; writes run in the store's write transaction. SQL and row mapping are in <see cref="TaskRows"/>,
 /// schema, seed and upgrade SQL in <see cref="TaskSchema"/>.
 /// </summary>
 public sealed partial class TaskStore : IAsyncDisposable
@@ -26,6 +26,7 @@ public sealed partial class TaskStore : IAsyncDisposable
     private readonly IdempotencyKeys _keys;
     private readonly StateChangeEventHandler _countConnections;
     private readonly TaskStreamMetrics _metrics;
+    private readonly ReadConnections _reads;
 
     public TaskStore(IOptions<DatabaseOptions> options, IOptions<IdempotencyOptions> idempotency, TaskStreamMetrics metrics, ILogger<TaskStore> logger)
     {
@@ -56,6 +57,10 @@ public sealed partial class TaskStore : IAsyncDisposable
             _newConnection = () => new SqliteConnection(connectionString);
             _schema = TaskSchema.Sqlite;
         }
+
+        // SQLite keeps a few connections open with their statements prepared (at most as many as read at once, and
+        // reads never wait for I/O with SQLite, so a few); PostgreSQL's come from Npgsql's pool.
+        _reads = new ReadConnections(_newConnection, keep: _postgres is null, maxIdle: 4 * Environment.ProcessorCount, metrics);
     }
 
     /// <summary><c>sqlite</c> or <c>postgres</c>, as status and logs name it.</summary>
@@ -68,7 +73,10 @@ public sealed partial class TaskStore : IAsyncDisposable
     // transaction never has to upgrade a read lock. PostgreSQL: Read Committed; the feed row's lock orders writers.
     private IsolationLevel WriteIsolation => _postgres is null ? IsolationLevel.Serializable : IsolationLevel.ReadCommitted;
 
-    /// <summary>A new connection, counted in the metrics; whoever opens it closes it, and no one else uses it.</summary>
+    /// <summary>
+    /// A new connection for a write (or a test), counted in the metrics; whoever opens it closes it, and no one else
+    /// uses it. Reads take theirs from <see cref="ReadConnections"/>.
+    /// </summary>
     internal async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken = default)
     {
         var connection = _newConnection();
@@ -94,13 +102,18 @@ public sealed partial class TaskStore : IAsyncDisposable
     /// <summary>True when the store answers a trivial query.</summary>
     public async Task<bool> PingAsync(CancellationToken cancellationToken = default)
     {
-        await using var connection = await OpenConnectionAsync(cancellationToken);
-        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(TaskRows.PingSql, cancellationToken: cancellationToken)) == 1;
+        await using var read = await _reads.OpenAsync(cancellationToken);
+        return Convert.ToInt64(await read.Command(TaskRows.PingSql).ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) == 1;
     }
 
     // The newest change's sequence number and the oldest position the change log can resume from.
-    private static Task<FeedPosition> ReadFeedAsync(DbConnection connection, CancellationToken cancellationToken) =>
-        connection.QuerySingleAsync<FeedPosition>(new CommandDefinition(TaskRows.FeedSql, cancellationToken: cancellationToken));
+    private static async Task<FeedPosition> ReadFeedAsync(ReadConnection read, CancellationToken cancellationToken)
+    {
+        await using var reader = await read.Command(TaskRows.FeedSql).ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new FeedPosition(reader.GetInt64(0), reader.GetInt64(1))
+            : throw new InvalidOperationException("The store has no change-log position (task_feed is empty).");
+    }
 
     /// <summary>
     /// Runs <paramref name="write"/> in a transaction. Its statements are plain SQL on <c>tasks</c>, as any other
@@ -139,6 +152,7 @@ public sealed partial class TaskStore : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _reads.DisposeAsync();
         if (_postgres is not null)
         {
             await _postgres.DisposeAsync();
