@@ -29,10 +29,12 @@ public sealed class QueryGrainDeactivator : IIncomingGrainCallFilter
 
     public Task Invoke(IIncomingGrainCallContext context) =>
         context.InterfaceMethod.DeclaringType == typeof(IAsyncEnumerableGrainExtension) && context.TargetContext.GrainInstance is TaskQueryGrain
-            ? InvokeEnumerationCallAsync(context)
+            ? InvokeEnumerationCall(context)
             : context.Invoke();
 
-    private static async Task InvokeEnumerationCallAsync(IIncomingGrainCallContext context)
+    // Not async: a follower's MoveNext call waits in the grain for as long as nothing changes, and an async frame
+    // here would be held for every waiting follower. Only DisposeAsync has something to do after the call.
+    private static Task InvokeEnumerationCall(IIncomingGrainCallContext context)
     {
         var activation = context.TargetContext;
         var requests = activation.GetComponent<Requests>();
@@ -46,25 +48,28 @@ public sealed class QueryGrainDeactivator : IIncomingGrainCallFilter
         {
             case nameof(IAsyncEnumerableGrainExtension.StartEnumeration) when requestId == requests.DisposedBeforeStart:
                 context.Result = (EnumerationResult.Canceled, (object?)null); // the timer below deactivates
-                return;
+                return Task.CompletedTask;
             case nameof(IAsyncEnumerableGrainExtension.StartEnumeration):
                 requests.Started = requestId;
                 break;
             case nameof(IAsyncEnumerableGrainExtension.DisposeAsync):
-                var notReused = RequestContext.Get(DeactivateKey) is true;
-                try
-                {
-                    await context.Invoke();
-                }
-                finally
-                {
-                    AfterDispose(activation, requests, requestId, notReused);
-                }
-
-                return;
+                return InvokeDisposeAsync(context, activation, requests, requestId);
         }
 
-        await context.Invoke();
+        return context.Invoke();
+    }
+
+    private static async Task InvokeDisposeAsync(IIncomingGrainCallContext context, IGrainContext activation, Requests requests, Guid requestId)
+    {
+        var notReused = RequestContext.Get(DeactivateKey) is true;
+        try
+        {
+            await context.Invoke();
+        }
+        finally
+        {
+            AfterDispose(activation, requests, requestId, notReused);
+        }
     }
 
     private static void AfterDispose(IGrainContext activation, Requests requests, Guid requestId, bool notReused)

@@ -46,6 +46,14 @@ internal sealed class TaskQueryGrain(TaskStore store, ChangeFeed changes, TaskSt
                 : store.QueryAsync(query, cancellationToken);
             await foreach (var item in events)
             {
+                if (item is FollowingLive)
+                {
+                    // `live` goes in a batch of its own (a batch never spans an await). The caller's proxy holds its
+                    // last batch while its next MoveNext waits for a change, so a waiting follower then keeps one small
+                    // event referenced instead of its whole snapshot. Once per follow, a grain call more.
+                    await Task.Yield();
+                }
+
                 yield return item;
             }
         }

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TaskStream.Grains;
@@ -11,7 +13,8 @@ namespace TaskStream.Api;
 /// Watches every SSE stream of this silo from one timer: writes the <c>:</c> heartbeat comment to streams
 /// silent for <c>HeartbeatSeconds</c>, and drops a client when one send to it has waited longer than
 /// <c>SendTimeoutSeconds</c> (it stopped reading and its TCP window is full). A timer per stream wait
-/// (Task.WaitAsync) cost a timer and a finalizer per grain call, 13% of a short stream's CPU.
+/// (Task.WaitAsync) cost a timer and a finalizer per grain call, 13% of a short stream's CPU. It also ends every
+/// stream when the host stops, from one registration, rather than a token linked to the host's per stream.
 /// </summary>
 internal sealed partial class HeartbeatMonitor : IDisposable
 {
@@ -22,9 +25,10 @@ internal sealed partial class HeartbeatMonitor : IDisposable
     private readonly TaskStreamMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Timer _timer;
+    private readonly CancellationToken _stopping;
 
     public HeartbeatMonitor(IOptions<StreamingOptions> options, IOptions<LimitsOptions> limits, TaskStreamMetrics metrics,
-        ILogger<HeartbeatMonitor> logger)
+        IHostApplicationLifetime lifetime, ILogger<HeartbeatMonitor> logger)
     {
         _intervalMs = options.Value.HeartbeatSeconds * 1000L;
         _sendTimeoutMs = limits.Value.SendTimeoutSeconds * 1000L;
@@ -33,6 +37,8 @@ internal sealed partial class HeartbeatMonitor : IDisposable
         // Checking five times per period keeps each heartbeat and each drop within a fifth of its due time.
         var tick = TimeSpan.FromMilliseconds(Math.Min(1000, Math.Min(_intervalMs, _sendTimeoutMs) / 5));
         _timer = new Timer(_ => Tick(), null, tick, tick);
+        _stopping = lifetime.ApplicationStopping;
+        _stopping.UnsafeRegister(static monitor => ((HeartbeatMonitor)monitor!).StopAll(), this);
     }
 
     /// <summary>Starts watching a stream. The caller holds its <see cref="Heartbeat"/> while writing.</summary>
@@ -40,7 +46,20 @@ internal sealed partial class HeartbeatMonitor : IDisposable
     {
         var heartbeat = new Heartbeat(this, response);
         _streams.TryAdd(heartbeat, 0);
+        if (_stopping.IsCancellationRequested)
+        {
+            heartbeat.Stop(); // came after the sweep below
+        }
+
         return heartbeat;
+    }
+
+    private void StopAll()
+    {
+        foreach (var heartbeat in _streams.Keys)
+        {
+            heartbeat.Stop();
+        }
     }
 
     private void Tick()
@@ -69,13 +88,42 @@ internal sealed partial class HeartbeatMonitor : IDisposable
     /// <summary>
     /// One stream's turn to write. The relay holds it, except while it waits for the next event
     /// (<see cref="ReleaseWhileWaiting"/> / <see cref="ResumeAsync"/>); only then may the monitor write.
-    /// Every send to the client goes through here, so the monitor can time it.
+    /// Every send to the client goes through here, so the monitor can time it. Its <see cref="Token"/> ends the
+    /// stream when the client leaves or the host stops.
     /// </summary>
-    public sealed class Heartbeat(HeartbeatMonitor monitor, HttpResponse response) : IDisposable
+    public sealed class Heartbeat : IDisposable
     {
+        private readonly HeartbeatMonitor _monitor;
+        private readonly HttpResponse _response;
         private readonly SemaphoreSlim _turn = new(0, 1); // the relay starts with the turn
+        // A plain source, cancelled from one registration on the request's abort and from the monitor's one on the
+        // host's stopping: a waiting follower holds one registration here, not a linked source's two plus its own.
+        private readonly CancellationTokenSource _cancellation = new();
+        private readonly CancellationTokenRegistration _aborted;
         private long _sendingSince;
         private int _dropped;
+        private long _endedAt;
+
+        internal Heartbeat(HeartbeatMonitor monitor, HttpResponse response)
+        {
+            (_monitor, _response) = (monitor, response);
+            Token = _cancellation.Token;
+            _aborted = response.HttpContext.RequestAborted.UnsafeRegister(static heartbeat =>
+            {
+                var self = (Heartbeat)heartbeat!;
+                self.MarkEnded();
+                self.Stop();
+            }, this);
+        }
+
+        /// <summary>Cancelled when the client left (or was dropped) or the host is stopping.</summary>
+        public CancellationToken Token { get; }
+
+        /// <summary>When the stream ended (<see cref="Stopwatch"/> timestamp): for a client that left, when that was seen.</summary>
+        public long EndedAt => Volatile.Read(ref _endedAt);
+
+        /// <summary>Records the stream's end, unless the client's leaving recorded it already.</summary>
+        public void MarkEnded() => Interlocked.CompareExchange(ref _endedAt, Stopwatch.GetTimestamp(), 0);
 
         internal long LastWrite { get; private set; } = Environment.TickCount64;
 
@@ -88,7 +136,7 @@ internal sealed partial class HeartbeatMonitor : IDisposable
         /// <summary>Flushes what the relay wrote to the response pipe, under the send timeout.</summary>
         public ValueTask FlushAsync(CancellationToken token)
         {
-            var flush = response.BodyWriter.FlushAsync(token);
+            var flush = _response.BodyWriter.FlushAsync(token);
             if (flush.IsCompleted)
             {
                 flush.GetAwaiter().GetResult(); // the common case: the client keeps up, no timing needed
@@ -149,8 +197,8 @@ internal sealed partial class HeartbeatMonitor : IDisposable
             Volatile.Write(ref _sendingSince, Environment.TickCount64);
             try
             {
-                await response.Body.WriteAsync(Comment, response.HttpContext.RequestAborted);
-                await response.Body.FlushAsync(response.HttpContext.RequestAborted);
+                await _response.Body.WriteAsync(Comment, _response.HttpContext.RequestAborted);
+                await _response.Body.FlushAsync(_response.HttpContext.RequestAborted);
                 LastWrite = Environment.TickCount64;
             }
             catch (Exception exception) when (exception is OperationCanceledException or IOException or ObjectDisposedException)
@@ -172,13 +220,30 @@ internal sealed partial class HeartbeatMonitor : IDisposable
         {
             if (Interlocked.Exchange(ref _dropped, 1) == 0)
             {
-                monitor._metrics.SendTimedOut();
-                LogDropped(monitor._logger, monitor._sendTimeoutMs / 1000);
-                response.HttpContext.Abort();
+                _monitor._metrics.SendTimedOut();
+                LogDropped(_monitor._logger, _monitor._sendTimeoutMs / 1000);
+                _response.HttpContext.Abort();
+            }
+        }
+
+        internal void Stop()
+        {
+            try
+            {
+                _cancellation.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The stream ended while the host's stopping swept over it.
             }
         }
 
         /// <summary>Stops watching. The relay holds the turn by then, so no heartbeat is being written.</summary>
-        public void Dispose() => monitor._streams.TryRemove(this, out _);
+        public void Dispose()
+        {
+            _monitor._streams.TryRemove(this, out _);
+            _aborted.Dispose();
+            _cancellation.Dispose();
+        }
     }
 }

@@ -4,7 +4,6 @@ using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
@@ -25,7 +24,6 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     private long _events;
     private long _eventsCounted;
     private TaskStreamMetrics? _metrics;
-    private long _endedAt;
     private bool _live;
     private bool _exhausted; // MoveNextAsync() returned false: the enumeration completed
     private string _relay = "";
@@ -33,13 +31,14 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     public async Task ExecuteAsync(HttpContext http)
     {
         var relay = http.RequestServices.GetRequiredService<Services>();
-        var (options, metrics, stopping) = (relay.Options, relay.Metrics, relay.Stopping);
+        var (options, metrics) = (relay.Options, relay.Metrics);
         _relay = relay.SiloName;
         http.Response.Headers[TaskStreamHeaders.Silo] = _relay;
-        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
-        // When the client left, as seen by the server: the start of the disconnect-to-release latency.
-        using var aborted = http.RequestAborted.Register(static state => ((TaskEventStream)state!).MarkEnded(), this);
-        var token = cancellation.Token;
+        // Every send goes through the heartbeat, whose monitor drops a client that stops reading (SendTimeoutSeconds).
+        // Its token is cancelled when the client leaves (and notes when: the start of the disconnect-to-release
+        // latency) or the host stops.
+        using var heartbeat = relay.Heartbeats.Watch(http.Response);
+        var token = heartbeat.Token;
         var pacing = TimeSpan.FromMilliseconds(options.EventIntervalMs);
         var started = Stopwatch.GetTimestamp();
         var outcome = StreamOutcome.Completed;
@@ -48,8 +47,6 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         // after a prefetched batch. Unpaced streams take Orleans' batches of ready rows.
         var enumerator = lease.Grain.QueryAsync(query).WithBatchSize(pacing > TimeSpan.Zero ? 1 : 100).GetAsyncEnumerator(token);
         metrics.StreamStarted();
-        // Every send goes through the heartbeat, whose monitor drops a client that stops reading (SendTimeoutSeconds).
-        using var heartbeat = relay.Heartbeats.Watch(http.Response);
         _metrics = metrics;
         try
         {
@@ -110,7 +107,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
         }
         finally
         {
-            MarkEnded();
+            heartbeat.MarkEnded();
             // Returns once the grain has disposed its iterator, and so closed the query's connection.
             await lease.EndAsync(enumerator, ranToEnd: outcome is StreamOutcome.Completed or StreamOutcome.NoContent, exhausted: _exhausted);
 
@@ -118,22 +115,18 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
             CountSentEvents();
             metrics.StreamEnded(outcome.ToText(), duration);
             LogStreamEnded(relay.Logger, outcome.ToText(), _events, duration.TotalMilliseconds,
-                Stopwatch.GetElapsedTime(Volatile.Read(ref _endedAt)).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(heartbeat.EndedAt).TotalMilliseconds,
                 query.Completed, query.Limit, query.After, query.ResumeAfter, query.Follow, relay.SiloName);
         }
     }
 
-    private void MarkEnded() => Interlocked.CompareExchange(ref _endedAt, Stopwatch.GetTimestamp(), 0);
-
     /// <summary>What every stream needs, resolved once per silo rather than once per request.</summary>
-    internal sealed class Services(IOptions<StreamingOptions> options, TaskStreamMetrics metrics, IHostApplicationLifetime lifetime,
+    internal sealed class Services(IOptions<StreamingOptions> options, TaskStreamMetrics metrics,
         HeartbeatMonitor heartbeats, ILocalSiloDetails silo, ILogger<TaskEventStream> logger)
     {
         public StreamingOptions Options { get; } = options.Value;
 
         public TaskStreamMetrics Metrics { get; } = metrics;
-
-        public CancellationToken Stopping { get; } = lifetime.ApplicationStopping;
 
         public HeartbeatMonitor Heartbeats { get; } = heartbeats;
 

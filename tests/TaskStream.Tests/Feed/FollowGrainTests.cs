@@ -163,6 +163,51 @@ public abstract class FollowGrainTests(FollowCluster cluster)
     }
 
     [Fact]
+    public async Task AFollowerWaitingForChangesNoLongerHoldsItsSnapshotAndStillGetsTheNextChange()
+    {
+        // Batched as the relay reads it: the caller's proxy keeps its last batch while its next MoveNext waits.
+        using var cancel = new CancellationTokenSource();
+        var events = cluster.Grains.GetGrain<ITaskQueryGrain>(Guid.NewGuid()).QueryAsync(new TaskQuery(Follow: true)).GetAsyncEnumerator(cancel.Token);
+        try
+        {
+            var snapshot = await SnapshotUntilLiveAsync(events);
+            Assert.True(snapshot.Count >= 2, "the snapshot has several tasks, so it could have shared a batch with `live`");
+
+            var next = events.MoveNextAsync().AsTask(); // waits for a change
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            Assert.All(snapshot, task => Assert.False(task.IsAlive, "a snapshot event is still held while the follower waits"));
+
+            var written = await WriterOn(0).CreateAsync(new NewTask("After the wait", "", false));
+            Assert.True(await next.WaitAsync(TimeSpan.FromSeconds(10)), "the follow query ended");
+            Assert.Equal(new TaskChanged(written.Seq, written.Task), events.Current);
+        }
+        finally
+        {
+            await cancel.CancelAsync();
+            await events.DisposeAsync();
+        }
+    }
+
+    // In a method of its own, so that no local of the test still refers to an event when it collects.
+    private static async Task<List<WeakReference>> SnapshotUntilLiveAsync(IAsyncEnumerator<TaskQueryEvent> events)
+    {
+        var snapshot = new List<WeakReference>();
+        while (await events.MoveNextAsync())
+        {
+            if (events.Current is FollowingLive)
+            {
+                return snapshot;
+            }
+
+            snapshot.Add(new WeakReference(events.Current));
+        }
+
+        throw new InvalidOperationException("The follow query ended before it was live.");
+    }
+
+    [Fact]
     public async Task CancellingAFollowerThatWaitsForChangesEndsItsQuery()
     {
         var metrics = cluster.Cluster.Silos.Select(GrainCluster.Metrics).ToList();
