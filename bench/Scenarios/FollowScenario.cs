@@ -44,8 +44,10 @@ internal sealed class FollowScenario : IScenario
             "first with no stream open, then with the N followers live");
         section.Notes.Add("store connections per write = connections the silo opened during the API writes (its own counter; the " +
             "write's own included) / writes; change-log reads = the silo's taskstream.feed.log_reads counter, by reader");
-        section.Notes.Add("the bench client parses every follower's events on the same 2 cores, so delivery includes the client's own " +
-            "fan-in of N events per write");
+        section.Notes.Add("client share: over the API writes, the silos' CPU (utime+stime of /proc/PID/stat, all silos) and the bench " +
+            "client's (/proc/self/stat: parsing every follower's events, the writes, the wait between them), each per delivered " +
+            "(write, follower) pair, and client / (client + server). The client shares the 2 cores with the silo, so that share is the " +
+            "part of the delivery time that is the client's own parsing, not the server's fan-out");
         section.Notes.Add("delivery = the POST's response received → that write's `task` event (id = X-TaskStream-Seq) parsed by a " +
             "follower, over every (write, follower) pair; it can be slightly negative when the event beats the response. " +
             "Each write waits until every follower has it; all followers = response → the last follower has it");
@@ -147,7 +149,9 @@ internal sealed class FollowScenario : IScenario
 
                 Progress("follow", $"{c}: {options.FollowWrites} writes via {writer.BaseUri.Authority}");
                 var (opened, logReads) = await StoreReadsAsync(context, host);
+                var cpu = CpuTicks(servers);
                 var writes = await WriteAllAsync(context, followers, options.FollowWrites, 0, i => PostAsync(context, writer, i));
+                var cpuAfter = CpuTicks(servers);
                 var (openedAfter, logReadsAfter) = await StoreReadsAsync(context, host);
                 Progress("follow", $"{c}: {options.FollowWrites} direct INSERTs on a connection of the bench's own");
                 List<Write> direct;
@@ -190,6 +194,10 @@ internal sealed class FollowScenario : IScenario
                 Add("all followers have it p50", "ms", Percentiles.Of(allFollowers, 50));
                 Add("all followers have it max", "ms", allFollowers.Count == 0 ? double.NaN : allFollowers.Max());
                 Add("(write, follower) pairs delivered", "count", delivery.Count);
+                var (serverTicks, clientTicks) = (cpuAfter.Server - cpu.Server, cpuAfter.Client - cpu.Client);
+                Add("server CPU per delivered pair", "µs", serverTicks * 10_000.0 / delivery.Count);
+                Add("client CPU per delivered pair", "µs", clientTicks * 10_000.0 / delivery.Count);
+                Add("client share of CPU", "%", 100.0 * clientTicks / (clientTicks + serverTicks));
                 Add("store connections per write", "count", (openedAfter - opened) / (double)writes.Count);
                 Add("change-log reads per write, by followers", "count",
                     (logReadsAfter.GetValueOrDefault("follower") - logReads.GetValueOrDefault("follower")) / (double)writes.Count);
@@ -231,6 +239,10 @@ internal sealed class FollowScenario : IScenario
         var metrics = await host.MetricsTextAsync(context.Load.Http, context.Token);
         return (PrometheusText.Sum(metrics, "taskstream_db_connections_opened_total"), PrometheusText.SumBy(metrics, "taskstream_feed_log_reads_total", "reader"));
     }
+
+    /// <summary>CPU time used so far (ticks, 100 a second) by the silos together and by the client (this process).</summary>
+    private static (long Server, long Client) CpuTicks(IEnumerable<ServerProcess> servers) =>
+        (servers.Sum(s => s.CpuTicks()), ServerProcess.CpuTicksOf("self"));
 
     /// <summary>The silo's CPU time (utime + stime, 100 ticks a second) over the idle window, as % of one core.</summary>
     private static async Task<double> IdleCpuPercentAsync(BenchContext context, ServerProcess host)
