@@ -14,22 +14,25 @@ namespace TaskStream.Bench;
 /// </summary>
 internal sealed class Followers(CancellationToken token)
 {
-    /// <summary>Opens n follow streams, at most ConnectConcurrency waiting for their <c>live</c> event at once.</summary>
-    public static async Task<Followers> OpenAsync(BenchContext context, ServerProcess host, int n)
+    /// <summary>
+    /// Opens n follow streams, round robin over <paramref name="hosts"/>, at most <paramref name="concurrency"/>
+    /// waiting for their <c>live</c> event at once.
+    /// </summary>
+    public static async Task<Followers> OpenAsync(HttpClient http, IReadOnlyList<Uri> hosts, int n, int concurrency, CancellationToken token)
     {
-        var followers = new Followers(context.Token);
-        using var gate = new SemaphoreSlim(context.Options.ConnectConcurrency);
-        var url = host.Url("/tasks/stream?follow=true");
+        var followers = new Followers(token);
+        using var gate = new SemaphoreSlim(concurrency);
+        var urls = hosts.Select(h => new Uri(h, "/tasks/stream?follow=true")).ToList();
         for (var i = 0; i < n; i++)
         {
-            await gate.WaitAsync(context.Token);
-            followers.Start(context.Load.Http, url, () => gate.Release());
+            await gate.WaitAsync(token);
+            followers.Start(http, urls[i % urls.Count], () => gate.Release());
         }
 
         // Each follower releases its slot once (live or failed), so all slots back means all are settled.
-        for (var i = 0; i < context.Options.ConnectConcurrency; i++)
+        for (var i = 0; i < concurrency; i++)
         {
-            await gate.WaitAsync(context.Token);
+            await gate.WaitAsync(token);
         }
 
         return followers;
