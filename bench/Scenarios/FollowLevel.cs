@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Microsoft.Data.Sqlite;
 using static TaskStream.Bench.FollowWrites;
 using static TaskStream.Bench.Steps;
@@ -58,7 +59,7 @@ internal static class FollowLevel
                 Progress("follow", $"{who}: warming up");
                 var warm = await OpenAsync(context, hosts, Math.Min(200, n));
                 await WriteAllAsync(context, warm, 5, 0, i => PostAsync(context, writer, i));
-                warm.Close();
+                await warm.CloseAsync();
             }
 
             foreach (var host in hosts)
@@ -78,7 +79,7 @@ internal static class FollowLevel
             var openSeconds = Stopwatch.GetElapsedTime(opening).TotalSeconds;
             try
             {
-                report.Check(followers.Errors.IsEmpty, "follow", $"{who}: followers failed to go live: {LoadStats.Summarize(followers.Errors)}", target);
+                report.Check(followers.Errors.Count == 0, "follow", $"{who}: followers failed to go live: {LoadStats.Summarize(followers.Errors)}", target);
                 await Task.Delay(2000, context.Token); // let the servers settle before reading their memory
                 EnsureRunning(servers, $"{who}, {n} followers");
                 var (rssAfter, threadsAfter) = (hosts.Sum(h => h.Memory().RssKb), hosts.Sum(h => h.Threads()));
@@ -95,9 +96,9 @@ internal static class FollowLevel
 
                 Progress("follow", $"{who}: {options.FollowWrites} writes via {writer.BaseUri.Authority}");
                 var (opened, logReads) = await StoreReadsAsync(context, hosts);
-                var cpu = CpuTicks(servers);
+                var cpu = CpuTicks(servers, followers);
                 var writes = await WriteAllAsync(context, followers, options.FollowWrites, 0, i => PostAsync(context, writer, i));
-                var cpuAfter = CpuTicks(servers);
+                var cpuAfter = CpuTicks(servers, followers);
                 var (openedAfter, logReadsAfter) = await StoreReadsAsync(context, hosts);
                 List<Write> direct = [];
                 if (target == Target.TaskStream)
@@ -108,9 +109,11 @@ internal static class FollowLevel
                 }
 
                 EnsureRunning(servers, $"{who}, writes");
-                var delivery = followers.Latencies(writes);
-                var allFollowers = writes.Select(w => followers.LastArrival(w.Seq) is { } last ? Between(w.RespondedAt, last) : double.NaN).ToList();
-                foreach (var problem in followers.OrderProblems([.. writes, .. direct]).Take(5))
+                // Closed before the figures: the child processes (if any) report what their followers got as they close.
+                var record = await followers.CloseAsync();
+                var delivery = record.Latencies(writes);
+                var allFollowers = writes.Select(w => record.LastArrival(w.Seq) is { } last ? Between(w.RespondedAt, last) : double.NaN).ToList();
+                foreach (var problem in record.OrderProblems([.. writes, .. direct]).Take(5))
                 {
                     report.Problem("follow", $"{who}: {problem}", target);
                 }
@@ -135,7 +138,7 @@ internal static class FollowLevel
                 Add("client share of CPU", "%", 100.0 * clientTicks / (clientTicks + serverTicks));
                 if (target == Target.TaskStream)
                 {
-                    var directDelivery = followers.Latencies(direct);
+                    var directDelivery = record.Latencies(direct);
                     Add("store connections per write", "count", (openedAfter - opened) / (double)writes.Count);
                     Add("change-log reads per write, by followers", "count",
                         (logReadsAfter.GetValueOrDefault("follower") - logReads.GetValueOrDefault("follower")) / (double)writes.Count);
@@ -150,7 +153,7 @@ internal static class FollowLevel
             }
             finally
             {
-                followers.Close();
+                await followers.CloseAsync();
             }
 
             foreach (var server in servers)
@@ -171,8 +174,14 @@ internal static class FollowLevel
         return figures;
     }
 
-    private static Task<Followers> OpenAsync(BenchContext context, IReadOnlyList<ServerProcess> hosts, int n) =>
-        Followers.OpenAsync(context.Load.Http, [.. hosts.Select(h => h.BaseUri)], n, context.Options.ConnectConcurrency, context.Token);
+    /// <summary>Opens n followers round robin over the hosts: in this process, or in child processes when asked for more than one.</summary>
+    private static async Task<IFollowers> OpenAsync(BenchContext context, IReadOnlyList<ServerProcess> hosts, int n)
+    {
+        var (urls, options) = (hosts.Select(h => h.BaseUri).ToList(), context.Options);
+        return options.FollowClientProcesses > 1
+            ? await FollowClients.OpenAsync(urls, n, options.FollowClientProcesses, options.ConnectConcurrency, context.Token)
+            : await Followers.OpenAsync(context.Load.Http, urls, n, options.ConnectConcurrency, context.Token);
+    }
 
     private static void EnsureRunning(IEnumerable<ServerProcess> servers, string during)
     {
@@ -202,9 +211,10 @@ internal static class FollowLevel
         return (opened, reads);
     }
 
-    /// <summary>CPU time used so far (ticks, 100 a second) by the servers together and by the client (this process).</summary>
-    private static (long Server, long Client) CpuTicks(IEnumerable<ServerProcess> servers) =>
-        (servers.Sum(s => s.CpuTicks()), ServerProcess.CpuTicksOf("self"));
+    /// <summary>CPU time used so far (ticks, 100 a second) by the servers together and by the client (this process and its follow clients).</summary>
+    private static (long Server, long Client) CpuTicks(IEnumerable<ServerProcess> servers, IFollowers followers) =>
+        (servers.Sum(s => s.CpuTicks()),
+            ServerProcess.CpuTicksOf("self") + followers.ClientPids.Sum(pid => ServerProcess.CpuTicksOf(pid.ToString(CultureInfo.InvariantCulture))));
 
     /// <summary>The hosts' CPU time (utime + stime, 100 ticks a second) over the idle window, as % of one core.</summary>
     private static async Task<double> IdleCpuPercentAsync(BenchContext context, IReadOnlyList<ServerProcess> hosts)
