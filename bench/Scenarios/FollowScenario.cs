@@ -57,7 +57,19 @@ internal sealed class FollowScenario : IScenario
         if (options.FollowSilos.Contains(2))
         {
             section.Notes.Add("2 silos: a local cluster (as in scale), writes through silo 0's API, followers on silo 1's, so each " +
-                "change crosses silos as a hint; memory, threads and CPU are silo 1's");
+                "change crosses silos as a hint; memory, threads and idle CPU are silo 1's");
+        }
+
+        if (options.FollowSilos.Any(n => n >= 3))
+        {
+            section.Notes.Add("3 or more silos: writes through silo 0's API, followers round robin over every silo's; memory, threads " +
+                "and idle CPU are summed over the silos, memory per follower = the sum of their RSS growth / N");
+        }
+
+        if (options.FollowClientProcesses > 1)
+        {
+            section.Notes.Add($"followers held by {options.FollowClientProcesses} child processes of the bench (follow-client), " +
+                "follower i in process i mod P; their CPU is counted as the client's, with the bench's own");
         }
 
         Report.Print(section);
