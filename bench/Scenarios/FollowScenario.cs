@@ -20,7 +20,7 @@ internal sealed class FollowScenario : IScenario
         var section = context.Report.Begin("follow",
             $"follow: {options.FollowStreams:#,0} follow streams (/tasks/stream?follow=true) per level, idle for " +
             $"{options.FollowIdle.TotalSeconds:0.#} s, then {options.FollowWrites} writes (POST /tasks) and {options.FollowWrites} direct " +
-            "INSERTs one at a time; 1 silo on SQLite also on the baseline (API writes only)");
+            "INSERTs one at a time" + (options.FollowSilos.Contains(1) ? "; 1 silo on SQLite also on the baseline (API writes only)" : ""));
         foreach (var n in options.FollowSilos)
         {
             await FollowLevelAsync(context, section, n, postgres: null);
