@@ -16,7 +16,8 @@ namespace TaskStream.Bench;
 /// no Orleans. It writes the same SSE bytes as the silo (task events with id, retry on the first, an end
 /// event), reads the same table with the same keyset pages, and exposes the same /status counts and
 /// per-stream log fields, so one client and one set of scenarios drive both targets.
-/// Run as its own process: <c>Bench baseline-server --db PATH --urls URL [--interval-ms N]</c>.
+/// Run as its own process: <c>Bench baseline-server --db PATH --urls URL [--interval-ms N]</c>. Its live feed
+/// (follow streams and <c>POST /tasks</c>) is in BaselineServer.Follow.cs.
 /// </summary>
 public static partial class BaselineServer
 {
@@ -59,9 +60,17 @@ public static partial class BaselineServer
                 return Results.BadRequest();
             }
 
+            if (query.Follow && query != new Query(null, long.MaxValue, 0, true))
+            {
+                return Results.BadRequest(); // its live feed is the unfiltered one the bench follows, nothing more
+            }
+
             // RequestAborted passed explicitly, so a disconnect cancels the pacing delay at once.
-            return TypedResults.ServerSentEvents(StreamAsync(connectionString, query, interval, log, http.RequestAborted));
+            return query.Follow
+                ? TypedResults.ServerSentEvents(FollowAsync(connectionString, http.RequestAborted))
+                : TypedResults.ServerSentEvents(StreamAsync(connectionString, query, interval, log, http.RequestAborted));
         });
+        app.MapPost("/tasks", (NewTaskBody body, HttpContext http) => CreateAsync(connectionString, body, http));
         app.MapGet("/status", () => TypedResults.Ok(new BaselineStatus("ready", "sqlite", "enabled", "baseline",
             Interlocked.Read(ref _activeStreams), Interlocked.Read(ref _openConnections))));
         app.MapGet("/metrics", () => TypedResults.Text(
@@ -166,8 +175,14 @@ public static partial class BaselineServer
 
     private static bool TryParseQuery(HttpRequest request, out Query query)
     {
-        query = new Query(null, long.MaxValue, 0);
+        query = new Query(null, long.MaxValue, 0, false);
         var q = request.Query;
+        var follow = false;
+        if (q.TryGetValue("follow", out var f) && !bool.TryParse(f, out follow))
+        {
+            return false;
+        }
+
         bool? completed = null;
         if (q.TryGetValue("completed", out var c))
         {
@@ -191,7 +206,7 @@ public static partial class BaselineServer
             return false;
         }
 
-        query = new Query(completed, limit, after);
+        query = new Query(completed, limit, after, follow);
         return true;
     }
 
@@ -199,7 +214,7 @@ public static partial class BaselineServer
         Message = "Stream {Outcome}: {Events} events in {DurationMs} ms, connection released {ReleaseMs} ms after the end")]
     private static partial void LogStream(ILogger logger, string outcome, long events, double durationMs, double releaseMs);
 
-    private sealed record Query(bool? Completed, long Limit, long After);
+    private sealed record Query(bool? Completed, long Limit, long After, bool Follow);
 
     // Settable properties: SQLite returns INTEGER as Int64 and Dapper cannot map it into a record's constructor.
     internal sealed class TaskRow
@@ -229,4 +244,6 @@ public static partial class BaselineServer
 [JsonSerializable(typeof(BaselineServer.TaskRow))]
 [JsonSerializable(typeof(BaselineServer.StreamEnd))]
 [JsonSerializable(typeof(BaselineServer.BaselineStatus))]
+[JsonSerializable(typeof(BaselineServer.NewTaskBody))]
+[JsonSerializable(typeof(BaselineServer.FollowLive))]
 internal sealed partial class BaselineJsonContext : JsonSerializerContext;

@@ -44,8 +44,17 @@ public sealed record BenchOptions
     /// <summary>Writes made one at a time in <c>follow</c>, each awaited at every follower before the next.</summary>
     public int FollowWrites { get; init; } = 50;
 
-    /// <summary>Silos per level in <c>follow</c>: 1 (writes and followers on one silo), 2 (writes via silo 0, followers on silo 1).</summary>
+    /// <summary>
+    /// Silos per level in <c>follow</c>: 1 (writes and followers on one silo), 2 (writes via silo 0, followers on silo 1),
+    /// 3 or more (writes via silo 0, followers round robin over every silo).
+    /// </summary>
     public int[] FollowSilos { get; init; } = [1, 2];
+
+    /// <summary>
+    /// Processes that hold <c>follow</c>'s followers: 1, the bench itself; more, that many child processes of the bench
+    /// (<c>Bench follow-client</c>), each with its share, since each process is held to the open-files limit.
+    /// </summary>
+    public int FollowClientProcesses { get; init; } = 1;
 
     /// <summary>The window over which <c>follow</c> reads the silo's CPU time with every follower idle.</summary>
     public TimeSpan FollowIdle { get; init; } = TimeSpan.FromSeconds(10);
@@ -88,11 +97,13 @@ public sealed record BenchOptions
         FollowWrites = 5,
         FollowIdle = TimeSpan.FromSeconds(1),
         FollowSilos = [1], // a 2-silo cluster takes ~10 s to form; --follow-silos 1,2 adds it
+        FollowClientProcesses = 2, // so CI runs the followers in child processes too
     };
 
     public static string Usage => $"""
         usage: Bench <{string.Join('|', ScenarioRegistry.Names)}|all> [--smoke] [options]
                Bench baseline-server --db PATH --urls URL [--interval-ms N]
+               Bench follow-client --urls URL[,URL…] --count N --concurrency C   (started by follow; see FollowClient.cs)
         options (full-run defaults in brackets; --smoke sets tiny ones, which these still override):
           --warmup SEC               load before measuring, per target [20]
           --duration SEC             measured time per level and target in short and scale [30]
@@ -105,7 +116,9 @@ public sealed record BenchOptions
           --scale-clients N          closed-loop clients spread over the silos in scale [64]
           --follow-streams N         follow streams held open in follow [2000]
           --follow-writes N          writes, one at a time, fanned out to them in follow [50]
-          --follow-silos 1,2         silos per level in follow (2: writes via silo 0, followers on silo 1)
+          --follow-silos 1,2         silos per level in follow (2: writes via silo 0, followers on silo 1;
+                                     3 or more: writes via silo 0, followers round robin over all)
+          --follow-client-processes N   processes holding the followers: 1 = the bench itself, more = child processes [1]
           --follow-idle SEC          idle window over which follow reads the silo's CPU time [10]
           --follow-postgres CONN     also follow on 1 silo on PostgreSQL: a role's connection string that may create
                                      databases [TASKSTREAM_BENCH_POSTGRES, else SQLite only]
@@ -145,6 +158,7 @@ public sealed record BenchOptions
                 "--follow-streams" => options with { FollowStreams = Ints(Value())[0] },
                 "--follow-writes" => options with { FollowWrites = Ints(Value())[0] },
                 "--follow-silos" => options with { FollowSilos = Ints(Value()) },
+                "--follow-client-processes" => options with { FollowClientProcesses = Ints(Value())[0] },
                 "--follow-idle" => options with { FollowIdle = TimeSpan.FromSeconds(double.Parse(Value(), CultureInfo.InvariantCulture)) },
                 "--follow-postgres" => options with { FollowPostgres = Value() },
                 "--connect-concurrency" => options with { ConnectConcurrency = Ints(Value())[0] },
@@ -159,9 +173,9 @@ public sealed record BenchOptions
             throw new ArgumentException("--scale-silos takes 1 to 20 silos per level, --scale-clients at least 1");
         }
 
-        if (options.FollowSilos.Any(n => n is < 1 or > 2) || options.FollowStreams < 1 || options.FollowWrites < 1)
+        if (options.FollowSilos.Any(n => n is < 1 or > 20) || options.FollowStreams < 1 || options.FollowWrites < 1 || options.FollowClientProcesses < 1)
         {
-            throw new ArgumentException("--follow-silos takes 1 or 2 per level, --follow-streams and --follow-writes at least 1");
+            throw new ArgumentException("--follow-silos takes 1 to 20 per level; --follow-streams, --follow-writes and --follow-client-processes at least 1");
         }
 
         return options;

@@ -1,7 +1,8 @@
 // TaskStream benchmark. `dotnet run -c Release --project bench -- <scenario|all> [--smoke]` (scenarios: ScenarioRegistry)
 // starts the silo and the baseline as child processes on loopback, drives both with the same SSE client,
 // prints TaskStream beside the baseline and writes bench/results/<name>-<time>.json. See bench/README.md.
-// `baseline-server` is the other mode: the baseline itself, which the bench starts as a separate process.
+// `baseline-server` and `follow-client` are its other modes: the baseline itself, and a process of follow clients,
+// which the bench starts as separate processes.
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using TaskStream.Bench;
@@ -9,6 +10,11 @@ using TaskStream.Bench;
 if (args is ["baseline-server", ..])
 {
     return await BaselineServer.RunAsync(args[1..]);
+}
+
+if (args is ["follow-client", ..])
+{
+    return await FollowClient.RunAsync(args[1..]);
 }
 
 BenchOptions options;

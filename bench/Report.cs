@@ -169,7 +169,7 @@ public sealed class Report
         { } v when unit is "ms" => v.ToString(v < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture),
         { } v when unit is "fds" or "%" => v.ToString("0.00", CultureInfo.InvariantCulture),
         { } v when unit is "CPU s" => v.ToString("0.000", CultureInfo.InvariantCulture),
-        { } v when unit is "MB" or "KB" or "s" => v.ToString("0.0", CultureInfo.InvariantCulture),
+        { } v when unit is "MB" or "KB" or "s" or "µs" => v.ToString("0.0", CultureInfo.InvariantCulture),
         { } v => v.ToString("#,0", CultureInfo.InvariantCulture),
     };
 }

@@ -28,10 +28,13 @@ public sealed partial class ServerProcess
             System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>CPU time the server has used so far (user + system), from /proc/PID/stat, in clock ticks (1/100 s here).</summary>
-    public long CpuTicks()
+    public long CpuTicks() => CpuTicksOf(Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>The same for any process: a pid, or <c>self</c> for the bench itself.</summary>
+    public static long CpuTicksOf(string pid)
     {
         // Fields after the command name, which is in parentheses and may contain spaces: utime and stime are 14 and 15.
-        var stat = File.ReadAllText($"/proc/{Pid}/stat");
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture)
             + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);

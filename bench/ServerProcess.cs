@@ -101,11 +101,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         else
         {
             // The baseline is this very program in another mode, in a process of its own.
-            var self = Environment.ProcessPath!;
-            var viaDotnet = Path.GetFileNameWithoutExtension(self) == "dotnet";
-            info.FileName = self;
-            Add(info, [.. viaDotnet ? [typeof(ServerProcess).Assembly.Location] : Array.Empty<string>(),
-                "baseline-server", "--db", config.DatabasePath, "--urls", url,
+            RunSelf(info, ["baseline-server", "--db", config.DatabasePath, "--urls", url,
                 "--interval-ms", config.EventIntervalMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 .. logging,
                 .. config.LogStreams ? Array.Empty<string>() : [$"--Logging:LogLevel:{BaselineServer.LogCategory}=Warning"]]);
@@ -196,6 +192,19 @@ public sealed partial class ServerProcess : IAsyncDisposable
             _recentOutput.TryDequeue(out _);
         }
     }
+
+    /// <summary>Makes <paramref name="info"/> start this very program (the bench) in another mode, given by <paramref name="args"/>.</summary>
+    internal static void RunSelf(ProcessStartInfo info, IEnumerable<string> args)
+    {
+        var self = Environment.ProcessPath!;
+        info.FileName = self;
+        Add(info, [.. Path.GetFileNameWithoutExtension(self) == "dotnet" ? [typeof(ServerProcess).Assembly.Location] : Array.Empty<string>(), .. args]);
+    }
+
+    /// <summary>Kills <paramref name="process"/> with the servers (on Ctrl-C, exit, or <see cref="KillAll"/>) until <see cref="Forget"/>.</summary>
+    internal static void Track(Process process) => Live[process.Id] = process;
+
+    internal static void Forget(Process process) => Live.TryRemove(process.Id, out _);
 
     private static void Add(ProcessStartInfo info, IEnumerable<string> args)
     {

@@ -20,7 +20,7 @@ internal static class FollowWrites
     /// before the next, so a write's delivery is its own and not queued behind the previous one's.
     /// <paramref name="before"/> writes were fanned out to these followers already.
     /// </summary>
-    public static async Task<List<Write>> WriteAllAsync(BenchContext context, Followers followers, int count, int before, Func<int, Task<Write>> write)
+    public static async Task<List<Write>> WriteAllAsync(BenchContext context, IFollowers followers, int count, int before, Func<int, Task<Write>> write)
     {
         var writes = new List<Write>();
         for (var i = 0; i < count; i++)
