@@ -28,19 +28,20 @@ internal static class FollowClient
         var output = Console.Out;
         await output.WriteLineAsync(JsonSerializer.Serialize(new { live = followers.Live, errors = followers.Errors }));
 
-        // Until the bench says close (or goes away), tell it how far the followers are, as often as it changes.
-        // On a thread of its own: Console.In's ReadLineAsync blocks the caller until a line comes.
+        // Until the bench says close (or goes away), tell it each time every follower here has one more write: what
+        // the bench waits for before its next write. On a thread of its own: Console.In's ReadLineAsync blocks the
+        // caller until a line comes.
         var closing = Task.Factory.StartNew(() => Console.In.ReadLine(), TaskCreationOptions.LongRunning);
-        long reported = -1;
-        while (!closing.IsCompleted)
+        var live = Math.Max(1, followers.Live);
+        while (true)
         {
-            if (followers.Received != reported)
+            var next = ((followers.Received / live) + 1) * live;
+            if (await Task.WhenAny(closing, followers.WhenReceivedAsync(next)) == closing)
             {
-                reported = followers.Received;
-                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $$"""{"received":{{reported}}}"""));
+                break;
             }
 
-            await Task.WhenAny(closing, Task.Delay(1));
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $$"""{"received":{{followers.Received}}}"""));
         }
 
         var record = await followers.CloseAsync();

@@ -13,13 +13,16 @@ namespace TaskStream.Bench;
 internal sealed class FollowClients : IFollowers
 {
     private readonly List<Child> _children;
+    private readonly ReceivedCount _received;
     private Task<FollowRecord>? _closing;
 
-    private FollowClients(List<Child> children) => _children = children;
+    private FollowClients(List<Child> children, ReceivedCount received) => (_children, _received) = (children, received);
 
     public int Live => _children.Sum(c => c.Live);
 
-    public long Received => _children.Sum(c => c.Received);
+    public long Received => _received.Value;
+
+    public Task WhenReceivedAsync(long atLeast) => _received.WhenAtLeastAsync(atLeast);
 
     public IReadOnlyDictionary<string, int> Errors => _children.SelectMany(c => c.Errors)
         .GroupBy(e => e.Key).ToDictionary(g => g.Key, g => g.Sum(e => e.Value));
@@ -29,6 +32,7 @@ internal sealed class FollowClients : IFollowers
     public static async Task<FollowClients> OpenAsync(IReadOnlyList<Uri> hosts, int n, int processes, int concurrency, CancellationToken token)
     {
         var children = new List<Child>();
+        var received = new ReceivedCount(); // all children's, added up as they report
         for (var k = 0; k < processes; k++)
         {
             // Process k's j-th follower is follower k + j·P of the whole, so its host is (k + j·P) mod H.
@@ -37,10 +41,10 @@ internal sealed class FollowClients : IFollowers
             var info = new ProcessStartInfo { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             ServerProcess.RunSelf(info, ["follow-client", "--urls", string.Join(',', urls), "--count", count.ToString(CultureInfo.InvariantCulture),
                 "--concurrency", Math.Max(1, concurrency / processes).ToString(CultureInfo.InvariantCulture)]);
-            children.Add(Child.Start(info));
+            children.Add(Child.Start(info, received));
         }
 
-        var clients = new FollowClients(children);
+        var clients = new FollowClients(children, received);
         foreach (var child in children)
         {
             await Task.WhenAny(child.WentLive.Task, child.Reading).WaitAsync(token);
@@ -100,9 +104,11 @@ internal sealed class FollowClients : IFollowers
     {
         private readonly ConcurrentQueue<string> _stderr = new();
 
-        private Child(Process process)
+        private readonly ReceivedCount _total;
+
+        private Child(Process process, ReceivedCount total)
         {
-            Process = process;
+            (Process, _total) = (process, total);
             Reading = Task.Run(ReadAsync);
         }
 
@@ -116,20 +122,18 @@ internal sealed class FollowClients : IFollowers
 
         private long _received;
 
-        public long Received => Interlocked.Read(ref _received);
-
         public bool Done { get; private set; }
 
         public IReadOnlyDictionary<string, int> Errors { get; private set; } = new Dictionary<string, int>();
 
         public List<IReadOnlyList<(long Seq, long At)>> Events { get; } = [];
 
-        public static Child Start(ProcessStartInfo info)
+        public static Child Start(ProcessStartInfo info, ReceivedCount total)
         {
             var process = new Process { StartInfo = info };
             process.Start();
             ServerProcess.Track(process);
-            var child = new Child(process);
+            var child = new Child(process, total);
             process.ErrorDataReceived += (_, e) => child.OnError(e.Data);
             process.BeginErrorReadLine();
             return child;
@@ -163,7 +167,9 @@ internal sealed class FollowClients : IFollowers
             {
                 if (line.StartsWith("{\"received\":", StringComparison.Ordinal))
                 {
-                    Interlocked.Exchange(ref _received, long.Parse(line.AsSpan(12, line.Length - 13), CultureInfo.InvariantCulture));
+                    var received = long.Parse(line.AsSpan(12, line.Length - 13), CultureInfo.InvariantCulture);
+                    _total.Add(received - _received); // reports only grow; this reader is the only one that writes _received
+                    _received = received;
                     continue;
                 }
 

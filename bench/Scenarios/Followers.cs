@@ -17,6 +17,9 @@ internal interface IFollowers
     /// <summary>Task events received after <c>live</c>, by all followers together.</summary>
     long Received { get; }
 
+    /// <summary>Completes once <see cref="Received"/> is at least <paramref name="atLeast"/>.</summary>
+    Task WhenReceivedAsync(long atLeast);
+
     IReadOnlyDictionary<string, int> Errors { get; }
 
     /// <summary>The processes other than the bench's own that parse the followers' events (their CPU is the client's too).</summary>
@@ -60,7 +63,7 @@ internal sealed class Followers(CancellationToken token) : IFollowers
     private readonly ConcurrentBag<List<(long Seq, long At)>> _events = [];
     private readonly List<Task> _streams = [];
     private Task<FollowRecord>? _closing;
-    private long _received;
+    private readonly ReceivedCount _received = new();
     private int _live;
 
     public ConcurrentDictionary<string, int> Errors { get; } = new();
@@ -72,7 +75,9 @@ internal sealed class Followers(CancellationToken token) : IFollowers
     public int Live => Volatile.Read(ref _live);
 
     /// <summary>Task events received after <c>live</c>, by all followers together.</summary>
-    public long Received => Interlocked.Read(ref _received);
+    public long Received => _received.Value;
+
+    public Task WhenReceivedAsync(long atLeast) => _received.WhenAtLeastAsync(atLeast);
 
     public void Start(HttpClient http, Uri url, Action settled)
     {
@@ -131,7 +136,7 @@ internal sealed class Followers(CancellationToken token) : IFollowers
                 else if (live && item.EventType == "task" && long.TryParse(item.EventId, NumberStyles.None, CultureInfo.InvariantCulture, out var seq))
                 {
                     events.Add((seq, at));
-                    Interlocked.Increment(ref _received);
+                    _received.Add(1);
                 }
                 else
                 {

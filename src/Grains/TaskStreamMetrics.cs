@@ -134,7 +134,7 @@ public sealed class TaskStreamMetrics
 
     public void SendTimedOut() => Interlocked.Increment(ref _sendTimeouts);
 
-    /// <summary>A read took a connection (<see cref="Data.ReadConnections"/>): counted open until it is given back.</summary>
+    /// <summary>A read or write took a connection: counted open until it is given back (or closed).</summary>
     public void ConnectionTaken()
     {
         Interlocked.Increment(ref _openConnections);
@@ -148,12 +148,11 @@ public sealed class TaskStreamMetrics
     {
         if (e.CurrentState == ConnectionState.Open && e.OriginalState != ConnectionState.Open)
         {
-            Interlocked.Increment(ref _openConnections);
-            Interlocked.Increment(ref _connectionsOpened);
+            ConnectionTaken();
         }
         else if (e.OriginalState == ConnectionState.Open && e.CurrentState != ConnectionState.Open)
         {
-            Interlocked.Decrement(ref _openConnections);
+            ConnectionGivenBack();
         }
     }
 }

@@ -20,10 +20,10 @@ public sealed class ReadConnectionsTests
         var (file, metrics) = await NewStoreFileAsync();
         await using var reads = new ReadConnections(() => new SqliteConnection($"Data Source={file}"), keep: true, maxIdle: 2, metrics);
 
-        DbCommandHolder first;
+        (ReadConnection Read, System.Data.Common.DbCommand Command) first;
         await using (var read = await reads.OpenAsync(CancellationToken.None))
         {
-            first = new(read, read.Command(TitlesSql, ("@From", 1L)));
+            first = (read, read.Command(TitlesSql, ("@From", 1L)));
             await using var reader = await first.Command.ExecuteReaderAsync();
             Assert.True(await reader.ReadAsync()); // one row of five: the reader is left before its end, as a full page's is
         }
@@ -89,13 +89,8 @@ public sealed class ReadConnectionsTests
     private static async Task<(string File, TaskStream.Grains.TaskStreamMetrics Metrics)> NewStoreFileAsync()
     {
         var file = Path.Combine(TaskStreamServer.NewDirectory(), "tasks.db");
-        await using (await StandaloneStore.OpenAsync(new DatabaseOptions { Path = file }))
-        {
-            // creates the schema and the five seed tasks
-        }
+        await (await StandaloneStore.OpenAsync(new DatabaseOptions { Path = file })).DisposeAsync(); // the schema and the five seed tasks
 
         return (file, StandaloneStore.NewMetrics());
     }
-
-    private sealed record DbCommandHolder(ReadConnection Read, System.Data.Common.DbCommand Command);
 }
