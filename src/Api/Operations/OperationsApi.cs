@@ -21,9 +21,10 @@ public static class OperationsApi
     public const string DashboardPath = "/dashboard";
     private const string ReadyTag = "ready";
 
-    // The meters /metrics exports: TaskStream's own, Orleans' and ASP.NET Core's (requests, connections).
+    // The meters /metrics exports: TaskStream's own, Orleans', ASP.NET Core's (requests, connections) and the .NET
+    // runtime's (garbage collections, bytes allocated, heap size, thread pool queue).
     private static readonly string[] Meters =
-        [TaskStreamMetrics.MeterName, "Microsoft.Orleans", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"];
+        [TaskStreamMetrics.MeterName, "Microsoft.Orleans", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime"];
 
     public static WebApplicationBuilder AddTaskStreamOperations(this WebApplicationBuilder builder)
     {
