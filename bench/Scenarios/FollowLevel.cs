@@ -95,11 +95,11 @@ internal static class FollowLevel
                 var idlePercent = await IdleCpuPercentAsync(context, hosts);
 
                 Progress("follow", $"{who}: {options.FollowWrites} writes via {writer.BaseUri.Authority}");
-                var (opened, logReads) = await StoreReadsAsync(context, hosts);
+                var counted = await SiloCountersAsync(context, hosts);
                 var cpu = CpuTicks(servers, followers);
                 var writes = await WriteAllAsync(context, followers, options.FollowWrites, 0, i => PostAsync(context, writer, i));
                 var cpuAfter = CpuTicks(servers, followers);
-                var (openedAfter, logReadsAfter) = await StoreReadsAsync(context, hosts);
+                var countedAfter = await SiloCountersAsync(context, hosts);
                 List<Write> direct = [];
                 if (target == Target.TaskStream)
                 {
@@ -139,11 +139,13 @@ internal static class FollowLevel
                 if (target == Target.TaskStream)
                 {
                     var directDelivery = record.Latencies(direct);
-                    Add("store connections per write", "count", (openedAfter - opened) / (double)writes.Count);
-                    Add("change-log reads per write, by followers", "count",
-                        (logReadsAfter.GetValueOrDefault("follower") - logReads.GetValueOrDefault("follower")) / (double)writes.Count);
-                    Add("change-log reads per write, by the feed", "count",
-                        (logReadsAfter.GetValueOrDefault("feed") - logReads.GetValueOrDefault("feed")) / (double)writes.Count);
+                    Add("store connections per write", "count", (countedAfter.Opened - counted.Opened) / (double)writes.Count);
+                    Add("change-log reads per write, by followers", "count", countedAfter.Diff(counted, "feed_reads:follower") / (double)writes.Count);
+                    Add("change-log reads per write, by the feed", "count", countedAfter.Diff(counted, "feed_reads:feed") / (double)writes.Count);
+                    Add("bytes allocated per delivered pair", "B", countedAfter.Diff(counted, "allocated") / (double)delivery.Count);
+                    Add("GCs during the writes, gen0", "count", countedAfter.Diff(counted, "gc:gen0"));
+                    Add("GCs during the writes, gen1", "count", countedAfter.Diff(counted, "gc:gen1"));
+                    Add("GCs during the writes, gen2", "count", countedAfter.Diff(counted, "gc:gen2"));
                     Add("direct INSERT p50", "ms", Percentiles.Of(direct.Select(w => w.PostMs), 50));
                     Add("direct delivery p50", "ms", Percentiles.Of(directDelivery, 50));
                     Add("direct delivery p99", "ms", Percentiles.Of(directDelivery, 99));
@@ -192,23 +194,36 @@ internal static class FollowLevel
     }
 
     /// <summary>
-    /// The silos' store connections opened so far (each read and write opens one), and their change-log reads by
-    /// reader (<c>follower</c>, <c>feed</c>). The baseline exports neither (all 0); its rows are not printed.
+    /// What the silos counted so far, summed over them: store connections opened (each read and write opens one), and by
+    /// name: change-log reads by reader (<c>feed_reads:follower</c>, <c>feed_reads:feed</c>), bytes allocated
+    /// (<c>allocated</c>) and garbage collections by generation (<c>gc:gen0</c> …). The baseline exports none.
     /// </summary>
-    private static async Task<(long Opened, Dictionary<string, long> LogReads)> StoreReadsAsync(BenchContext context, IEnumerable<ServerProcess> hosts)
+    private static async Task<SiloCounters> SiloCountersAsync(BenchContext context, IEnumerable<ServerProcess> hosts)
     {
-        var (opened, reads) = (0L, new Dictionary<string, long>());
+        var (opened, counts) = (0L, new Dictionary<string, long>());
+        void Count(string name, long value) => counts[name] = counts.GetValueOrDefault(name) + value;
         foreach (var host in hosts)
         {
             var metrics = await host.MetricsTextAsync(context.Load.Http, context.Token);
             opened += PrometheusText.Sum(metrics, "taskstream_db_connections_opened_total");
+            Count("allocated", PrometheusText.Sum(metrics, "dotnet_gc_heap_total_allocated_bytes_total"));
             foreach (var (reader, count) in PrometheusText.SumBy(metrics, "taskstream_feed_log_reads_total", "reader"))
             {
-                reads[reader] = reads.GetValueOrDefault(reader) + count;
+                Count("feed_reads:" + reader, count);
+            }
+
+            foreach (var (generation, count) in PrometheusText.SumBy(metrics, "dotnet_gc_collections_total", "gc_heap_generation"))
+            {
+                Count("gc:" + generation, count);
             }
         }
 
-        return (opened, reads);
+        return new SiloCounters(opened, counts);
+    }
+
+    private sealed record SiloCounters(long Opened, Dictionary<string, long> Counts)
+    {
+        public long Diff(SiloCounters before, string name) => Counts.GetValueOrDefault(name) - before.Counts.GetValueOrDefault(name);
     }
 
     /// <summary>CPU time used so far (ticks, 100 a second) by the servers together and by the client (this process and its follow clients).</summary>

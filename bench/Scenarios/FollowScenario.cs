@@ -43,7 +43,9 @@ internal sealed class FollowScenario : IScenario
             "threads from /proc/PID/status; idle CPU = utime+stime from /proc/PID/stat over the idle window, as % of one core, " +
             "first with no stream open, then with the N followers live");
         section.Notes.Add("store connections per write = connections the silo opened during the API writes (its own counter; the " +
-            "write's own included) / writes; change-log reads = the silo's taskstream.feed.log_reads counter, by reader");
+            "write's own included) / writes; change-log reads = the silo's taskstream.feed.log_reads counter, by reader; bytes " +
+            "allocated and GCs = the silos' .NET runtime counters (dotnet.gc.heap.total_allocated, dotnet.gc.collections) over the " +
+            "API writes, the bytes per delivered pair");
         section.Notes.Add("client share: over the API writes, the silos' CPU (utime+stime of /proc/PID/stat, all silos) and the bench " +
             "client's (/proc/self/stat: parsing every follower's events, the writes, the wait between them), each per delivered " +
             "(write, follower) pair, and client / (client + server). The client shares the 2 cores with the silo, so that share is the " +
