@@ -190,6 +190,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
     /// that were ready at once, go out in one send) and waits, letting the <see cref="HeartbeatMonitor"/> write a
     /// <c>:</c> comment meanwhile if the wait is long.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // every follower waits here after every change
     private async ValueTask<bool> NextAsync(
         ValueTask<bool> next, HeartbeatMonitor.Heartbeat heartbeat, CancellationToken token)
     {

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace TaskStream.Grains.Data;
 
 /// <summary>
@@ -99,7 +101,9 @@ public sealed class ChangeWindow(TaskStore store, int maxRows, long maxBytes) : 
     }
 
     /// <inheritdoc/>
-    public async Task WaitForChangeAfterAsync(long seq, CancellationToken cancellationToken)
+    /// <remarks>Every follower waits here after every change: its state machine comes from a pool, not the heap.</remarks>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WaitForChangeAfterAsync(long seq, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _waiting);
         try
@@ -117,7 +121,7 @@ public sealed class ChangeWindow(TaskStore store, int maxRows, long maxBytes) : 
                     moved = _moved.Task;
                 }
 
-                await moved.WaitAsync(cancellationToken);
+                await moved.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
         }
         finally

@@ -586,14 +586,14 @@ public sealed class ModelFollower(ModelStore store, FeedModelTests.FollowerSpec 
             }
         }
 
-        public Task WaitForChangeAfterAsync(long seq, CancellationToken cancellationToken)
+        public ValueTask WaitForChangeAfterAsync(long seq, CancellationToken cancellationToken)
         {
             TaskCompletionSource release;
             lock (_gate)
             {
                 if (window.HasChangeAfter(seq))
                 {
-                    return Task.CompletedTask;
+                    return ValueTask.CompletedTask;
                 }
 
                 (release, _release, _waitingAt) = (New(), null, seq);
@@ -601,7 +601,7 @@ public sealed class ModelFollower(ModelStore store, FeedModelTests.FollowerSpec 
                 _entered.TrySetResult();
             }
 
-            return release.Task.WaitAsync(cancellationToken);
+            return new ValueTask(release.Task.WaitAsync(cancellationToken));
         }
 
         public void Observe(long head) => window.Observe(head);

@@ -41,7 +41,7 @@ public sealed class PageBudgetTests
 
     private sealed class NeverChanges : IChangeSignal
     {
-        public Task WaitForChangeAfterAsync(long seq, CancellationToken cancellationToken) => Task.Delay(Timeout.Infinite, cancellationToken);
+        public ValueTask WaitForChangeAfterAsync(long seq, CancellationToken cancellationToken) => new(Task.Delay(Timeout.Infinite, cancellationToken));
 
         public void Observe(long head)
         {
