@@ -22,7 +22,6 @@ public static class TaskStreamGrainsExtensions
         services.AddSingleton<ChangeHints>();
         services.AddSingleton<ChangeFeed>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ChangeFeed>());
-        services.AddSingleton<IIncomingGrainCallFilter, QueryGrainDeactivator>();
         services.AddOptions<QueryPlacementOptions>().BindConfiguration(QueryPlacementOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddPlacementDirector<QueryPlacement, QueryPlacementDirector>();

@@ -9,7 +9,7 @@ namespace TaskStream.Api;
 /// request: that churn, not the query, was most of a short stream's cost. A grain is lent to one request
 /// at a time and comes back only after its query ran to its end and its enumeration was disposed, so an
 /// activation still runs exactly one query at a time, on a connection it opened for that query. Every other
-/// grain is deactivated as its enumeration is disposed (<see cref="QueryGrainDeactivator"/>), so this silo's
+/// grain is released as its enumeration is disposed (<see cref="ITaskQueryGrain.ReleaseAsync"/>), so this silo's
 /// requests leave at most <c>PoolSize</c> idle activations behind, however they end. <c>PoolSize = 0</c> gives
 /// every request a new grain.
 /// </summary>
@@ -39,7 +39,7 @@ internal sealed class QueryGrainPool(IGrainFactory grains, IOptions<QueryGrainPo
     {
         var tasks = new List<TaskItem>(Math.Min(query.Limit ?? 16, 1024));
         var lease = Rent();
-        var results = lease.Grain.QueryAsync(query).WithBatchSize(batchSize).GetAsyncEnumerator(cancellationToken);
+        var results = lease.Grain.QueryAsync(query, lease.Id).WithBatchSize(batchSize).GetAsyncEnumerator(cancellationToken);
         var ranToEnd = false;
         try
         {
@@ -81,17 +81,20 @@ internal sealed class QueryGrainLease(QueryGrainPool pool, ITaskQueryGrain grain
 {
     public ITaskQueryGrain Grain { get; } = grain;
 
+    /// <summary>This request's name for its use of the grain, which the grain is released under.</summary>
+    public Guid Id { get; } = Guid.NewGuid();
+
     /// <summary>
     /// Disposes the query's enumeration, which returns once the grain has disposed its iterator. A grain whose
     /// query ran to its end goes back to the pool if there is room. Any other (cancelled or failed: its cleanup
     /// may still be running, or its silo may be gone) is told to deactivate instead of idling until Orleans
-    /// collects it.
+    /// collects it: released after its Dispose call, since that call would activate a grain deactivated before it.
     /// </summary>
     /// <param name="exhausted">
     /// MoveNextAsync() returned false. The grain had then already removed and disposed its enumerator (it answers
     /// Completed only after that), so the proxy's DisposeAsync would be one more grain call that finds nothing; a
     /// grain going back to the pool skips it, which leaks nothing: the proxy holds a CancellationTokenSource only when
-    /// the grain call got a token of its own (QueryAsync gets none). A grain told to deactivate is told through that call.
+    /// the grain call got a token of its own (QueryAsync gets none).
     /// </param>
     public async ValueTask EndAsync(IAsyncEnumerator<TaskQueryEvent> results, bool ranToEnd, bool exhausted)
     {
@@ -106,14 +109,13 @@ internal sealed class QueryGrainLease(QueryGrainPool pool, ITaskQueryGrain grain
             return;
         }
 
-        RequestContext.Set(QueryGrainDeactivator.DeactivateKey, true);
         try
         {
             await results.DisposeAsync();
         }
         finally
         {
-            RequestContext.Remove(QueryGrainDeactivator.DeactivateKey);
+            await Grain.ReleaseAsync(Id);
         }
     }
 }

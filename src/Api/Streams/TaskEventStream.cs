@@ -45,7 +45,7 @@ internal sealed partial class TaskEventStream(QueryGrainLease lease, TaskQuery q
 
         // Paced streams fetch one task per grain call, so a lost silo shows at the next event rather than
         // after a prefetched batch. Unpaced streams take Orleans' batches of ready rows.
-        var enumerator = lease.Grain.QueryAsync(query).WithBatchSize(pacing > TimeSpan.Zero ? 1 : 100).GetAsyncEnumerator(token);
+        var enumerator = lease.Grain.QueryAsync(query, lease.Id).WithBatchSize(pacing > TimeSpan.Zero ? 1 : 100).GetAsyncEnumerator(token);
         metrics.StreamStarted();
         _metrics = metrics;
         try

@@ -48,6 +48,55 @@ public sealed class QueryGrainReuseTests
     }
 
     [Fact]
+    public async Task AGrainReleasedAfterItsQueryDeactivatesAtOnce()
+    {
+        await using var server = await TaskStreamServer.StartAsync();
+        var metrics = server.GetService<TaskStreamMetrics>();
+        var grain = server.GetService<IGrainFactory>().GetGrain<ITaskQueryGrain>(Guid.NewGuid());
+        var lease = Guid.NewGuid();
+
+        Assert.Equal(6, (await grain.QueryAsync(new TaskQuery(), lease).ToListAsync()).Count); // five tasks and QueryCompleted
+        Assert.Equal(1, metrics.QueryGrains);
+        await grain.ReleaseAsync(lease);
+
+        // Well before the few seconds a release that overtook its query's start waits for that start.
+        await Eventually.TrueAsync(() => Task.FromResult(metrics.QueryGrains == 0), TimeSpan.FromSeconds(2),
+            "the released grain deactivates as soon as it is idle");
+    }
+
+    [Fact]
+    public async Task AQueryStartThatComesAfterItsLeaseWasReleasedIsRefusedAndTheGrainDeactivatesAfterAGrace()
+    {
+        await using var server = await TaskStreamServer.StartAsync();
+        var metrics = server.GetService<TaskStreamMetrics>();
+        var grain = server.GetService<IGrainFactory>().GetGrain<ITaskQueryGrain>(Guid.NewGuid());
+        var (ran, lease) = (Guid.NewGuid(), Guid.NewGuid());
+        Assert.Equal(6, (await grain.QueryAsync(new TaskQuery(), ran).ToListAsync()).Count);
+
+        // The caller gave up on its next query while the start was on its way, and released the grain first.
+        await grain.ReleaseAsync(lease);
+        var late = await grain.QueryAsync(new TaskQuery(), lease).ToListAsync();
+
+        Assert.Empty(late); // not even QueryCompleted: nobody reads it
+        Assert.Equal((0, 1), (metrics.RunningQueries, metrics.QueryGrains));
+        await Eventually.TrueAsync(() => Task.FromResult(metrics.QueryGrains == 0), TimeSpan.FromSeconds(15),
+            "the grain deactivates once the release's grace for a late start has passed");
+    }
+
+    [Fact]
+    public async Task AGrainReleasedUnderALeaseWhoseQueryNeverComesDeactivatesAfterAGrace()
+    {
+        await using var server = await TaskStreamServer.StartAsync();
+        var metrics = server.GetService<TaskStreamMetrics>();
+
+        await server.GetService<IGrainFactory>().GetGrain<ITaskQueryGrain>(Guid.NewGuid()).ReleaseAsync(Guid.NewGuid());
+
+        Assert.Equal(1, metrics.QueryGrains);
+        await Eventually.TrueAsync(() => Task.FromResult(metrics.QueryGrains == 0), TimeSpan.FromSeconds(15),
+            "the grain deactivates once the release's grace for a late start has passed");
+    }
+
+    [Fact]
     public async Task ConcurrentStreamsEachGetAGrainOfTheirOwn()
     {
         await using var server = await TaskStreamServer.StartAsync(("TaskStream:Streaming:EventIntervalMs", "100"));
