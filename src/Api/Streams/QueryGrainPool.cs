@@ -92,30 +92,31 @@ internal sealed class QueryGrainLease(QueryGrainPool pool, ITaskQueryGrain grain
     /// </summary>
     /// <param name="exhausted">
     /// MoveNextAsync() returned false. The grain had then already removed and disposed its enumerator (it answers
-    /// Completed only after that), so the proxy's DisposeAsync would be one more grain call that finds nothing; a
-    /// grain going back to the pool skips it, which leaks nothing: the proxy holds a CancellationTokenSource only when
-    /// the grain call got a token of its own (QueryAsync gets none).
+    /// Completed only after that), so the proxy's DisposeAsync would be one more grain call that finds nothing; it is
+    /// skipped, which leaks nothing: the proxy holds a CancellationTokenSource only when the grain call got a token of
+    /// its own (QueryAsync gets none).
     /// </param>
     public async ValueTask EndAsync(IAsyncEnumerator<TaskQueryEvent> results, bool ranToEnd, bool exhausted)
     {
+        if (!exhausted)
+        {
+            await results.DisposeAsync(); // never throws: Orleans' proxy keeps its own failures
+        }
+
         if (ranToEnd && pool.TryReserve())
         {
-            if (!exhausted)
-            {
-                await results.DisposeAsync();
-            }
-
             pool.Return(Grain);
             return;
         }
 
         try
         {
-            await results.DisposeAsync();
-        }
-        finally
-        {
             await Grain.ReleaseAsync(Id);
+        }
+        catch (Exception)
+        {
+            // Its silo is gone or going, or the call timed out. The request has ended as it ended; the activation, if
+            // there still is one, idles until Orleans collects it, as any idle activation does.
         }
     }
 }

@@ -216,7 +216,7 @@ public sealed class ChangeWindow(TaskStore store, int maxRows, long maxBytes) : 
         (_bytes, _start) = (0, at);
     }
 
-    // Changes the window under its lock, then wakes every waiting follower (outside it, on their own schedulers).
+    // Changes the window under its lock, then wakes every waiting follower (outside it, each as a thread-pool work item).
     private void Move(Action change)
     {
         TaskCompletionSource moved;

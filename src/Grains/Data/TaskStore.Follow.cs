@@ -129,8 +129,8 @@ public sealed partial class TaskStore
                 yield return new FollowingLive(cursor, silo);
             }
 
-            // Resumes on the thread that moved the window, not through the grain's scheduler: nothing here needs the
-            // grain, and the grain's own iterator goes back to it when this yields. One scheduler hop per change fewer.
+            // Resumes on a thread-pool thread, not through the grain's scheduler: nothing here needs the grain, and the
+            // grain's own iterator goes back to it when this yields. One scheduler hop per change fewer.
             await changes.WaitForChangeAfterAsync(cursor, cancellationToken).ConfigureAwait(false);
         }
     }
