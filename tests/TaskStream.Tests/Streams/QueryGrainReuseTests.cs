@@ -51,25 +51,22 @@ public sealed class QueryGrainReuseTests
     public async Task AGrainReleasedAfterItsQueryDeactivatesAtOnce()
     {
         await using var server = await TaskStreamServer.StartAsync();
-        var metrics = server.GetService<TaskStreamMetrics>();
-        var grain = server.GetService<IGrainFactory>().GetGrain<ITaskQueryGrain>(Guid.NewGuid());
+        var grain = NewGrain(server);
         var lease = Guid.NewGuid();
 
         Assert.Equal(6, (await grain.QueryAsync(new TaskQuery(), lease).ToListAsync()).Count); // five tasks and QueryCompleted
-        Assert.Equal(1, metrics.QueryGrains);
+        Assert.Equal(1, server.GetService<TaskStreamMetrics>().QueryGrains);
         await grain.ReleaseAsync(lease);
 
         // Well before the few seconds a release that overtook its query's start waits for that start.
-        await Eventually.TrueAsync(() => Task.FromResult(metrics.QueryGrains == 0), TimeSpan.FromSeconds(2),
-            "the released grain deactivates as soon as it is idle");
+        await NoQueryGrainWithin(server, 2, "the released grain deactivates as soon as it is idle");
     }
 
     [Fact]
     public async Task AQueryStartThatComesAfterItsLeaseWasReleasedIsRefusedAndTheGrainDeactivatesAfterAGrace()
     {
         await using var server = await TaskStreamServer.StartAsync();
-        var metrics = server.GetService<TaskStreamMetrics>();
-        var grain = server.GetService<IGrainFactory>().GetGrain<ITaskQueryGrain>(Guid.NewGuid());
+        var grain = NewGrain(server);
         var (ran, lease) = (Guid.NewGuid(), Guid.NewGuid());
         Assert.Equal(6, (await grain.QueryAsync(new TaskQuery(), ran).ToListAsync()).Count);
 
@@ -77,23 +74,21 @@ public sealed class QueryGrainReuseTests
         await grain.ReleaseAsync(lease);
         var late = await grain.QueryAsync(new TaskQuery(), lease).ToListAsync();
 
+        var metrics = server.GetService<TaskStreamMetrics>();
         Assert.Empty(late); // not even QueryCompleted: nobody reads it
         Assert.Equal((0, 1), (metrics.RunningQueries, metrics.QueryGrains));
-        await Eventually.TrueAsync(() => Task.FromResult(metrics.QueryGrains == 0), TimeSpan.FromSeconds(15),
-            "the grain deactivates once the release's grace for a late start has passed");
+        await NoQueryGrainWithin(server, 15, "the grain deactivates once the release's grace for a late start has passed");
     }
 
     [Fact]
     public async Task AGrainReleasedUnderALeaseWhoseQueryNeverComesDeactivatesAfterAGrace()
     {
         await using var server = await TaskStreamServer.StartAsync();
-        var metrics = server.GetService<TaskStreamMetrics>();
 
-        await server.GetService<IGrainFactory>().GetGrain<ITaskQueryGrain>(Guid.NewGuid()).ReleaseAsync(Guid.NewGuid());
+        await NewGrain(server).ReleaseAsync(Guid.NewGuid());
 
-        Assert.Equal(1, metrics.QueryGrains);
-        await Eventually.TrueAsync(() => Task.FromResult(metrics.QueryGrains == 0), TimeSpan.FromSeconds(15),
-            "the grain deactivates once the release's grace for a late start has passed");
+        Assert.Equal(1, server.GetService<TaskStreamMetrics>().QueryGrains);
+        await NoQueryGrainWithin(server, 15, "the grain deactivates once the release's grace for a late start has passed");
     }
 
     [Fact]
@@ -110,4 +105,10 @@ public sealed class QueryGrainReuseTests
         // Eight at once need eight grains; later rounds reuse them.
         Assert.Equal(8, server.GetService<TaskStreamMetrics>().QueryGrains);
     }
+
+    private static ITaskQueryGrain NewGrain(TaskStreamServer server) =>
+        server.GetService<IGrainFactory>().GetGrain<ITaskQueryGrain>(Guid.NewGuid());
+
+    private static Task NoQueryGrainWithin(TaskStreamServer server, int seconds, string because) =>
+        Eventually.TrueAsync(() => Task.FromResult(server.GetService<TaskStreamMetrics>().QueryGrains == 0), TimeSpan.FromSeconds(seconds), because);
 }
